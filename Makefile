@@ -1,0 +1,95 @@
+# branchgw — see README.md. `make test` and `make demo` need root; run as a
+# normal user they re-run themselves with sudo where it exists.
+
+SHELL   := /bin/bash
+GO      ?= go
+PKG     := github.com/branchgw/branchgw
+TOOLS   := $(CURDIR)/.tools/bin
+BIN     := $(CURDIR)/bin
+export PATH := $(TOOLS):$(PATH)
+
+# Reproducible builds: the date is the commit's, not the build's.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+DATE    ?= $(shell git log -1 --format=%cd --date=format:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X $(PKG)/gateway/version.Version=$(VERSION) \
+	-X $(PKG)/gateway/version.Commit=$(COMMIT) -X $(PKG)/gateway/version.Date=$(DATE)
+GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
+
+# Debian packages the tests and the demo use; `deps` installs only missing ones.
+DEB_PACKAGES := gcc libc6-dev systemd iproute2 nftables mosquitto mosquitto-clients \
+	qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iperf3 busybox-static
+STATICCHECK_VERSION := v0.8.2
+
+# as-root runs a sub-make as root: directly, through sudo, or not at all.
+define as-root
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory $(1); \
+	elif command -v sudo >/dev/null; then echo "make $(1): needs root, re-running with sudo"; \
+		sudo -E env "PATH=$$PATH" $(MAKE) --no-print-directory $(1); \
+	else echo "make $(1) needs root (network namespaces, tc, nftables, apt-get): run it as root" >&2; exit 1; fi
+endef
+
+.PHONY: all build cross deps test bench soak lint demo clean vendor \
+	test-root demo-root deps-root bench-root soak-root
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GOBUILD) -o $(BIN)/ ./cmd/...
+
+# Cross builds with cgo (SQLite) through the Debian cross compilers.
+cross: $(BIN)/gatewayd-linux-amd64 $(BIN)/gatewayd-linux-arm64 $(BIN)/gatewayd-linux-armv7
+$(BIN)/gatewayd-linux-amd64: FORCE
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 CC=gcc $(GOBUILD) -o $@ ./cmd/gatewayd
+$(BIN)/gatewayd-linux-arm64: FORCE
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm64 CC=aarch64-linux-gnu-gcc $(GOBUILD) -o $@ ./cmd/gatewayd
+$(BIN)/gatewayd-linux-armv7: FORCE
+	CGO_ENABLED=1 GOOS=linux GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc $(GOBUILD) -o $@ ./cmd/gatewayd
+FORCE:
+
+deps:
+	$(call as-root,deps-root)
+deps-root:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; fi
+	@test -x $(TOOLS)/staticcheck || GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GO) mod download
+
+lint:
+	@out=$$(gofmt -l cmd gateway netctl telemetry); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(TOOLS)/staticcheck ./...
+
+# Every test; CI runs this through .ci/run with CI=true, where a test that
+# lacks root or a package fails instead of skipping.
+test:
+	$(call as-root,test-root)
+test-root: deps-root lint cross
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	$(call as-root,bench-root)
+bench-root: deps-root cross
+	@ls -l $(BIN)/gatewayd-linux-* | awk '{printf "binary %-24s %6.1f MiB\n", $$9, $$5/1048576}' | sed 's|$(BIN)/||'
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./cmd/gatewayd
+
+soak:
+	$(call as-root,soak-root)
+soak-root: deps-root build
+	@echo "the store-day scenario arrives with issue 12"; exit 1
+
+demo:
+	$(call as-root,demo-root)
+demo-root: deps-root build
+	./scripts/demo.sh $(BIN)
+
+# Buildroot builds Go offline with -mod=vendor: this prepares that tree.
+vendor:
+	$(GO) mod vendor
+
+clean:
+	rm -rf $(BIN) vendor
