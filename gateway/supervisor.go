@@ -159,11 +159,11 @@ func (s *Supervisor) Restart(ctx context.Context, name string) error {
 func (s *Supervisor) Run(ctx context.Context) error {
 	runCtx, cancelAll := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelAll()
+	readyCh := s.readyWatch(runCtx)
 	for _, c := range s.children {
 		s.start(runCtx, c)
 	}
 	s.publish()
-	readyCh := s.readyWatch(runCtx)
 	tick := time.NewTicker(s.opt.Tick)
 	defer tick.Stop()
 	announced := false
