@@ -17,7 +17,6 @@ import (
 	"github.com/branchgw/branchgw/gateway"
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/gateway/version"
-	"github.com/branchgw/branchgw/telemetry/store"
 )
 
 const defaultConfig = "/etc/gatewayd/gatewayd.yaml"
@@ -46,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *showVersion {
 		fmt.Fprintln(stdout, version.String("gatewayd"))
-		fmt.Fprintln(stdout, "sqlite", store.SQLiteVersion())
+		fmt.Fprintln(stdout, "sqlite", version.SQLite())
 		return 0
 	}
 	cfg, err := config.Load(*configPath)
@@ -112,7 +111,7 @@ func reload(g *gateway.Gateway, path string, log *slog.Logger) {
 		if errors.As(err, &errs) && len(errs.List) > 1 {
 			err = fmt.Errorf("%s (and %d more problems)", errs.List[0], len(errs.List)-1)
 		}
-		log.Error("config reload rejected; keeping the running config", "file", path, "err", err.Error())
+		log.Error("config reload rejected; keeping the running config", "err", err.Error())
 		return
 	}
 	if err := g.Reload(cfg); err != nil {

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/branchgw/branchgw/gateway/config"
+)
+
+// gatewayd is the binary built once for the process tests.
+var gatewayd string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gatewayd-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	gatewayd = filepath.Join(dir, "gatewayd")
+	out, err := exec.Command("go", "build", "-o", gatewayd, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building gatewayd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// labConfig is the example config with paths in dir and the page on loopback,
+// so the daemon runs anywhere without touching the system.
+func labConfig(t testing.TB, dir string, edits ...string) string {
+	s := string(config.Example)
+	repl := append([]string{
+		"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock"),
+		"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
+		"listen: 198.18.10.1:80", "listen: 127.0.0.1:0",
+	}, edits...)
+	for i := 0; i+1 < len(repl); i += 2 {
+		if !strings.Contains(s, repl[i]) {
+			t.Fatalf("labConfig: %q not in example", repl[i])
+		}
+		s = strings.ReplaceAll(s, repl[i], repl[i+1])
+	}
+	path := filepath.Join(dir, "gatewayd.yaml")
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(gatewayd, "-version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`^gatewayd \S+ \(commit \S+, built \S+, go1\.\d+\S*, linux/amd64\)\nsqlite 3\.\d+\.\d+\n$`)
+	if !re.Match(out) {
+		t.Errorf("-version printed %q", out)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := labConfig(t, dir)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("site: s1\nwan:\n  - name: wan1\n    interfce: eth0\n"), 0o600)
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"good", []string{"-check-config", "-config", good}, 0, good + ": OK (site store-0042, 2 WANs, 3 zones)\n", ""},
+		{"bad", []string{"-check-config", "-config", bad}, 2, "", bad + `: wan[0].interfce: unknown field (did you mean "interface"?) (line 4)
+`},
+		{"missing", []string{"-check-config", "-config", filepath.Join(dir, "nope.yaml")}, 2, "",
+			"config: open " + filepath.Join(dir, "nope.yaml") + ": no such file or directory\n"},
+		{"stray argument", []string{"-check-config", "extra"}, 2, "", "gatewayd: unexpected argument \"extra\"\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(tc.args, &stdout, &stderr); code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, stderr.String())
+			}
+			if stdout.String() != tc.stdout || stderr.String() != tc.stderr {
+				t.Errorf("stdout %q\nstderr %q\nwant stdout %q\nstderr %q", stdout.String(), stderr.String(), tc.stdout, tc.stderr)
+			}
+		})
+	}
+}
+
+// daemon is a gatewayd process under test with its log lines on a channel.
+type daemon struct {
+	cmd   *exec.Cmd
+	lines chan string
+	exit  chan error
+	sock  string
+}
+
+func startDaemon(t testing.TB, cfgPath, sock string, env ...string) *daemon {
+	cmd := exec.Command(gatewayd, "-config", cfgPath)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, lines: make(chan string, 1000), exit: make(chan error, 1), sock: sock}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			select {
+			case d.lines <- sc.Text():
+			default: // a test that stopped reading must not block the daemon
+			}
+		}
+		d.exit <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	return d
+}
+
+// waitLog returns the first log line containing s.
+func (d *daemon) waitLog(t testing.TB, s string) string {
+	t.Helper()
+	timeout := time.After(20 * time.Second)
+	for {
+		select {
+		case l := <-d.lines:
+			if strings.Contains(l, s) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("no log line with %q", s)
+		}
+	}
+}
+
+// status asks the daemon's API over its unix socket.
+func (d *daemon) status(t testing.TB) map[string]any {
+	t.Helper()
+	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
+	}}, Timeout: 5 * time.Second}
+	resp, err := c.Get("http://gatewayd/api/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestSignals(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := labConfig(t, dir)
+	good, _ := os.ReadFile(cfgPath)
+	d := startDaemon(t, cfgPath, filepath.Join(dir, "gw.sock"))
+	d.waitLog(t, "gatewayd ready")
+	if st := d.status(t); st["site"] != "store-0042" || st["log_level"] != "info" {
+		t.Fatalf("status: %v", st)
+	}
+
+	// A bad file on SIGHUP: one clear line, the old config stays.
+	os.WriteFile(cfgPath, bytes.Replace(good, []byte("level: info"), []byte("level: loud"), 1), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	line := d.waitLog(t, "config reload rejected")
+	if !strings.Contains(line, `err="`+cfgPath+`: log.level: \"loud\": must be one of debug, info, warn, error (line 21)"`) {
+		t.Errorf("reload error line: %s", line)
+	}
+	if st := d.status(t); st["log_level"] != "info" {
+		t.Errorf("log level after rejected reload = %v", st["log_level"])
+	}
+
+	// A good file on SIGHUP takes effect without a restart.
+	os.WriteFile(cfgPath, bytes.Replace(good, []byte("level: info"), []byte("level: debug"), 1), 0o600)
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(t, "config reloaded")
+	if st := d.status(t); st["log_level"] != "debug" {
+		t.Errorf("log level after reload = %v", st["log_level"])
+	}
+
+	// SIGTERM: a clean stop within supervisor.shutdown_timeout, exit 0.
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.waitLog(t, "gatewayd stopped")
+	select {
+	case err := <-d.exit:
+		if err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("gatewayd did not exit after SIGTERM")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gw.sock")); err == nil {
+		t.Error("socket left behind after stop")
+	}
+}
+
+// readVmRSS returns a process's resident set in KiB.
+func readVmRSS(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			var kb int
+			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb)
+			return kb, err
+		}
+	}
+	return 0, io.EOF
+}
