@@ -1,0 +1,304 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"syscall"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+type reqKind int
+
+const (
+	kindAppend reqKind = iota
+	kindDelete
+)
+
+// request is one append or delete waiting for the writer.
+type request struct {
+	kind        reqKind
+	stream      string
+	payload     []byte
+	ts          int64
+	first, last uint64 // delete range
+	seq         uint64 // assigned on commit
+	done        chan error
+}
+
+// writerState belongs to the writer goroutine (and to Open before it starts).
+type writerState struct {
+	used           int64 // budget bytes of all records
+	effBudget      int64 // budget, lowered after the disk filled up
+	evictedRecords int64
+	evictedBytes   int64
+	diskFull       int64
+	commits        int64
+	appended       int64
+	lastErr        string
+}
+
+func (s *Store) newAppend(stream string, payload []byte) (*request, error) {
+	switch {
+	case !streamRE.MatchString(stream):
+		return nil, fmt.Errorf("store: stream %q: %w: name must match %s", stream, ErrBadRecord, streamRE)
+	case len(payload) > MaxPayload:
+		return nil, fmt.Errorf("store: stream %s: %w: payload of %d bytes exceeds %d", stream, ErrBadRecord, len(payload), MaxPayload)
+	case !json.Valid(payload):
+		return nil, fmt.Errorf("store: stream %s: %w: payload is not valid JSON", stream, ErrBadRecord)
+	}
+	return &request{kind: kindAppend, stream: stream, payload: payload,
+		ts: s.opts.Now().UnixMilli(), done: make(chan error, 1)}, nil
+}
+
+// Append stores one record (a JSON value) in stream and returns its
+// sequence number once the record is durable on disk. payload is not
+// retained after Append returns.
+func (s *Store) Append(ctx context.Context, stream string, payload []byte) (uint64, error) {
+	r, err := s.newAppend(stream, payload)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.submit(ctx, r); err != nil {
+		return 0, err
+	}
+	return r.seq, nil
+}
+
+// Delete removes the records first..last of stream (the uplink calls it
+// after the broker's PUBACK). It returns once the deletion is committed.
+func (s *Store) Delete(ctx context.Context, stream string, first, last uint64) error {
+	if first > last || last > maxSeq {
+		return fmt.Errorf("store: delete %s %d..%d: %w: bad range", stream, first, last, ErrBadRecord)
+	}
+	return s.submit(ctx, &request{kind: kindDelete, stream: stream, first: first, last: last, done: make(chan error, 1)})
+}
+
+func (s *Store) submit(ctx context.Context, r *request) error {
+	select {
+	case s.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.stop:
+		return ErrClosed
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-s.done: // the writer exited; a last commit may have raced us
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writer is the only goroutine that writes. Whatever queued up while the
+// last commit was being fsync'd goes into the next transaction.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*request, 0, s.opts.MaxBatch)
+	for {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch[:0], r)
+		case <-s.stop:
+			s.drain(batch[:0])
+			return
+		}
+	fill:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// drain commits what was queued before Close.
+func (s *Store) drain(batch []*request) {
+	for {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+			if len(batch) == s.opts.MaxBatch {
+				s.commit(batch)
+				batch = batch[:0]
+			}
+		default:
+			if len(batch) > 0 {
+				s.commit(batch)
+			}
+			return
+		}
+	}
+}
+
+func (s *Store) commit(batch []*request) {
+	p, err := s.tryCommit(batch)
+	if isFull(err) {
+		s.recoverFull(batch)
+		p, err = s.tryCommit(batch)
+		if isFull(err) {
+			err = fmt.Errorf("%w (%v)", ErrFull, err)
+		}
+	}
+	if err != nil {
+		s.wr.lastErr = err.Error()
+		s.log.Error("store: commit failed", "records", len(batch), "err", err)
+		err = fmt.Errorf("store: commit: %w", err)
+	} else {
+		s.apply(p)
+	}
+	for _, r := range batch {
+		r.done <- err
+	}
+	s.publish()
+	if err == nil && p.appended > 0 {
+		select {
+		case s.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// isFull reports a full disk: SQLite's SQLITE_FULL, or an I/O error whose
+// errno is ENOSPC.
+func isFull(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrFull || errors.Is(se.SystemErrno, syscall.ENOSPC)
+	}
+	return errors.Is(err, syscall.ENOSPC)
+}
+
+// tryCommit writes the batch in one transaction. Nothing in memory changes
+// until apply, so a failed commit leaves the state as it was.
+func (s *Store) tryCommit(batch []*request) (*pending, error) {
+	tx, err := s.w.Begin()
+	if err != nil {
+		return nil, err
+	}
+	p := s.newPending()
+	if err := s.write(tx, p, batch); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	if p.used > s.wr.effBudget {
+		if err := s.evict(tx, p, s.wr.effBudget-s.wr.effBudget/16, "budget"); err != nil {
+			tx.Rollback()
+			return nil, err
+		}
+	}
+	if err := p.flush(tx); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (s *Store) write(tx *sql.Tx, p *pending, batch []*request) error {
+	ins, err := tx.Prepare(`INSERT INTO records(id, ts, boot, payload) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for _, r := range batch {
+		switch r.kind {
+		case kindAppend:
+			st, err := p.stream(tx, r.stream)
+			if err != nil {
+				return err
+			}
+			if st.nextSeq >= maxSeq {
+				return fmt.Errorf("stream %s: sequence numbers exhausted", r.stream)
+			}
+			st.nextSeq++
+			r.seq = st.nextSeq
+			if _, err := ins.Exec(key(st.id, r.seq), r.ts, s.bootRow, r.payload); err != nil {
+				return fmt.Errorf("insert %s/%d: %w", r.stream, r.seq, err)
+			}
+			p.add(st, 1, int64(len(r.payload)))
+			p.appended++
+		case kindDelete:
+			st := p.existing(r.stream)
+			if st == nil {
+				continue
+			}
+			lo, hi := key(st.id, r.first), key(st.id, r.last)
+			var n, b int64
+			if err := tx.QueryRow(`SELECT COUNT(*), COALESCE(SUM(length(payload)), 0) FROM records WHERE id BETWEEN ? AND ?`,
+				lo, hi).Scan(&n, &b); err != nil {
+				return fmt.Errorf("delete %s %d..%d: %w", r.stream, r.first, r.last, err)
+			}
+			if n == 0 {
+				continue
+			}
+			if _, err := tx.Exec(`DELETE FROM records WHERE id BETWEEN ? AND ?`, lo, hi); err != nil {
+				return fmt.Errorf("delete %s %d..%d: %w", r.stream, r.first, r.last, err)
+			}
+			p.add(st, -n, -b)
+		}
+	}
+	return nil
+}
+
+// recoverFull makes room after the disk filled up: give back the reserve so
+// SQLite can write at all, evict an eighth of the store (at least twice the
+// failed batch), checkpoint and truncate the WAL, and from now on keep the
+// store below what fitted.
+func (s *Store) recoverFull(batch []*request) {
+	s.wr.diskFull++
+	s.releaseReserve()
+	s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	var need int64
+	for _, r := range batch {
+		need += int64(len(r.payload)) + recordOverhead
+	}
+	free := max(s.wr.used/8, 2*need)
+	target := max(s.wr.used-free, 0)
+	tx, err := s.w.Begin()
+	if err == nil {
+		p := s.newPending()
+		err = s.evict(tx, p, target, "disk_full")
+		if err == nil {
+			err = p.flush(tx)
+		}
+		if err == nil {
+			err = tx.Commit()
+		}
+		if err != nil {
+			tx.Rollback()
+		} else {
+			s.apply(p)
+		}
+	}
+	if _, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
+		err = cerr
+	}
+	s.wr.effBudget = min(s.wr.effBudget, max(s.wr.used, 1))
+	s.ensureReserve()
+	msg := fmt.Sprintf("telemetry disk full: evicted down to %d bytes; store budget now %d bytes", s.wr.used, s.wr.effBudget)
+	if err != nil {
+		msg += fmt.Sprintf(" (eviction failed: %v)", err)
+	}
+	s.log.Warn("store: "+msg, "path", s.path)
+	if s.opts.OnAlarm != nil {
+		s.opts.OnAlarm(Alarm{Kind: "disk_full", Message: msg, Time: s.opts.Now()})
+	}
+}
