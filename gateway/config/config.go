@@ -121,6 +121,12 @@ type POS struct {
 	Devices []POSDevice `yaml:"devices"`
 	// PaymentDomains are resolved to IP sets by snooping the LAN's DNS.
 	PaymentDomains []string `yaml:"payment_domains"`
+	// HandshakeAlarm is the TLS handshake time to a payment host above
+	// which a terminal counts as degraded.
+	HandshakeAlarm Duration `yaml:"handshake_alarm"`
+	// RetransmitAlarmPercent is the share of a terminal's TCP segments
+	// retransmitted, per minute, above which it counts as degraded.
+	RetransmitAlarmPercent int `yaml:"retransmit_alarm_percent"`
 }
 
 // POSDevice is one card terminal or till.
@@ -141,6 +147,9 @@ type Inspect struct {
 	ReassemblyBytes ByteSize `yaml:"reassembly_bytes"`
 	// Categories maps a domain ("*.example" matches subdomains) to a category.
 	Categories map[string]string `yaml:"categories"`
+	// Resolvers are the DNS servers LAN devices should use; a query to any
+	// other raises an alarm. Empty means the LAN address.
+	Resolvers []string `yaml:"resolvers"`
 }
 
 // Telemetry is the SQLite store-and-forward buffer.

@@ -148,6 +148,12 @@ func TestBadConfigs(t *testing.T) {
 		{"payment domain with scheme", func(t *testing.T) string {
 			return minimal + "pos:\n  payment_domains: [\"https://pay.example.com\"]\n"
 		}, `pos.payment_domains[0]: "https://pay.example.com": not a domain name (like "pay.example.com" or "*.example.com") (line 14)`},
+		{"pos retransmit alarm out of range", func(t *testing.T) string {
+			return minimal + "pos:\n  retransmit_alarm_percent: 0\n"
+		}, `pos.retransmit_alarm_percent: 0: must be between 1 and 100 (line 14)`},
+		{"inspect resolver not an IP", func(t *testing.T) string {
+			return minimal + "inspect:\n  resolvers: [dns.example]\n"
+		}, `inspect.resolvers[0]: "dns.example": not an IP address (line 14)`},
 		{"size bad unit", func(t *testing.T) string { return minimal + "telemetry:\n  budget: 64 parsecs\n" },
 			`telemetry.budget: "64 parsecs": not a size (like "64MiB", "128KiB" or a number of bytes) (line 14)`},
 		{"batch over broker limit", func(t *testing.T) string { return minimal + "telemetry:\n  batch_bytes: 1MiB\n" },

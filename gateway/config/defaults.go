@@ -35,6 +35,7 @@ func Defaults() Config {
 			FailbackAfter:   Duration(30 * time.Second),
 		},
 		QoS: QoS{Enabled: true, MarginPercent: 10},
+		POS: POS{HandshakeAlarm: Duration(time.Second), RetransmitAlarmPercent: 5},
 		Inspect: Inspect{
 			Enabled:         true,
 			MaxFlows:        65536,

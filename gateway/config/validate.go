@@ -433,6 +433,8 @@ func (v *validator) pos(p *POS) {
 	for i, d := range p.PaymentDomains {
 		v.domain(fmt.Sprintf("pos.payment_domains[%d]", i), d)
 	}
+	v.durationRange("pos.handshake_alarm", p.HandshakeAlarm, 10*time.Millisecond, time.Minute)
+	v.intRange("pos.retransmit_alarm_percent", p.RetransmitAlarmPercent, 1, 100)
 }
 
 func (v *validator) inspect(in *Inspect) {
@@ -452,6 +454,9 @@ func (v *validator) inspect(in *Inspect) {
 		if !wordRE.MatchString(cat) {
 			v.fail(p, "%q: a category is one lower-case word like \"payment\"", cat)
 		}
+	}
+	for i, r := range in.Resolvers {
+		v.ip(fmt.Sprintf("inspect.resolvers[%d]", i), r)
 	}
 }
 
