@@ -85,6 +85,7 @@ func addrIn(off uint32, p netip.Prefix, neg bool) match {
 
 func saddrIn(p netip.Prefix) match    { return addrIn(offSaddr, p, false) }
 func saddrNotIn(p netip.Prefix) match { return addrIn(offSaddr, p, true) }
+
 // daddrIn and daddrInSet repeat the ipv4 match even where a dispatch rule
 // has checked it, so that `nft list` can print them as `ip daddr`.
 func daddrIn(p netip.Prefix) match { return append(ipv4(), addrIn(offDaddr, p, false)...) }
