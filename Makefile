@@ -85,7 +85,7 @@ soak-root: deps-root build
 demo:
 	$(call as-root,demo-root)
 demo-root: deps-root build
-	./scripts/demo.sh $(BIN)
+	$(BIN)/gwlab demo -gatewayd $(BIN)/gatewayd
 
 # Buildroot builds Go offline with -mod=vendor: this prepares that tree.
 vendor:

@@ -69,6 +69,7 @@ func (l *Lab) Carrier(wan int, up bool) error {
 	l.mu.Lock()
 	l.imp[wan].CarrierDown = !up
 	l.mu.Unlock()
+	defer l.saveState()
 	return l.applyCarrier(wan, up)
 }
 
@@ -95,6 +96,7 @@ func (l *Lab) BlackHole(wan int, on bool) error {
 	l.mu.Lock()
 	l.imp[wan].BlackHole = on
 	l.mu.Unlock()
+	defer l.saveState()
 	return l.applyImpair(wan)
 }
 
@@ -110,6 +112,7 @@ func (l *Lab) Loss(wan, percent int) error {
 	l.mu.Lock()
 	l.imp[wan].LossPercent = percent
 	l.mu.Unlock()
+	defer l.saveState()
 	return l.applyImpair(wan)
 }
 
@@ -122,6 +125,7 @@ func (l *Lab) Restore(wan int) error {
 	l.imp[wan] = impairState{}
 	l.shapes[wan] = DefaultShapes[wan]
 	l.mu.Unlock()
+	defer l.saveState()
 	return errors.Join(l.applyCarrier(wan, true), l.applyImpair(wan), l.applyShape(wan))
 }
 

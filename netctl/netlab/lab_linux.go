@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"regexp"
 	"sync"
 
@@ -116,9 +115,11 @@ func Attach(prefix string, log *slog.Logger) (*Lab, error) {
 		}
 		l.ns[n] = h
 	}
-	for i := range WAN {
-		if err := l.readShape(i); err != nil {
-			l.log.Warn("netlab: cannot read shaping", "wan", WAN[i].Name, "err", err)
+	if !l.loadState() {
+		for i := range WAN {
+			if err := l.readShape(i); err != nil {
+				l.log.Warn("netlab: cannot read shaping", "wan", WAN[i].Name, "err", err)
+			}
 		}
 	}
 	return l, nil
@@ -224,10 +225,4 @@ func (l *Lab) closeHandlesLocked() {
 		h.Close()
 		delete(l.ns, n)
 	}
-}
-
-// exists reports whether a file exists.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

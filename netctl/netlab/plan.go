@@ -39,7 +39,7 @@ const (
 )
 
 func a(s string) netip.Addr   { return netip.MustParseAddr(s) }
-func p(s string) netip.Prefix   { return netip.MustParsePrefix(s) }
+func p(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // The address plan. Everything is in 198.18.0.0/15 or a TEST-NET.
 var (
@@ -112,10 +112,10 @@ const (
 
 // DNSNames are the names the lab's DNS server answers.
 var DNSNames = map[string]netip.Addr{
-	"probe.lab.example":    Server,
-	"broker.lab.example":   Server,
-	"pay.lab.example":      Payment,
-	"www.lab.example":      WebServer,
-	"video.lab.example":    WebServer,
+	"probe.lab.example":     Server,
+	"broker.lab.example":    Server,
+	"pay.lab.example":       Payment,
+	"www.lab.example":       WebServer,
+	"video.lab.example":     WebServer,
 	"os.update.lab.example": WebServer,
 }

@@ -24,6 +24,7 @@ type Services struct {
 
 	mu      sync.Mutex
 	closers []io.Closer
+	conns   map[net.Conn]bool // accepted, closed by Close too
 	broker  *Broker
 	wg      sync.WaitGroup
 }
@@ -38,7 +39,7 @@ type ServiceOptions struct {
 // probes, HTTP (80) and DNS (53) on every cloud address, and optionally
 // mosquitto. Close stops them.
 func (l *Lab) StartServices(ctx context.Context, o ServiceOptions) (*Services, error) {
-	s := &Services{lab: l}
+	s := &Services{lab: l, conns: map[net.Conn]bool{}}
 	steps := []func() error{
 		func() error { return s.tcpEcho(EchoPort) },
 		func() error { return s.tcpEcho(TLSPort) },
@@ -69,6 +70,9 @@ func (s *Services) Close() error {
 	s.mu.Lock()
 	cl := s.closers
 	s.closers = nil
+	for c := range s.conns {
+		cl = append(cl, c)
+	}
 	b := s.broker
 	s.broker = nil
 	s.mu.Unlock()
@@ -103,10 +107,15 @@ func (s *Services) tcpEcho(port int) error {
 			if err != nil {
 				return
 			}
-			s.add(c)
+			s.mu.Lock()
+			s.conns[c] = true
+			s.mu.Unlock()
 			go func() {
-				defer c.Close()
 				_, _ = io.Copy(c, c)
+				c.Close()
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
 			}()
 		}
 	})

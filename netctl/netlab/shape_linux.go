@@ -20,6 +20,7 @@ func (l *Lab) SetRate(wan int, s ISPShape) error {
 	l.mu.Lock()
 	l.shapes[wan] = s
 	l.mu.Unlock()
+	defer l.saveState()
 	return l.applyShape(wan)
 }
 

@@ -1,0 +1,185 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/branchgw/branchgw/netctl/netlab"
+)
+
+func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
+	var gatewayd, listen string
+	_, prefix, err := flags("demo", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&gatewayd, "gatewayd", "", "gatewayd binary to run in the gw namespace (empty: the lab alone)")
+		fs.StringVar(&listen, "listen", "127.0.0.1:8080", "loopback address forwarded to the status page")
+	})
+	if err != nil {
+		return err
+	}
+	if gatewayd != "" {
+		if gatewayd, err = filepath.Abs(gatewayd); err != nil {
+			return err
+		}
+		if _, err := os.Stat(gatewayd); err != nil {
+			return usagef("-gatewayd: %v (make build makes bin/gatewayd)", err)
+		}
+	}
+	l, err := netlab.New(ctx, netlab.Options{Prefix: *prefix, Log: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := l.Close(); err != nil {
+			log.Error("lab teardown", "err", err)
+		}
+		fmt.Fprintf(stdout, "lab %s removed\n", l.Prefix)
+	}()
+	_, merr := exec.LookPath("mosquitto")
+	s, err := l.StartServices(ctx, netlab.ServiceOptions{Mosquitto: merr == nil})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	dir, err := l.Dir()
+	if err != nil {
+		return err
+	}
+
+	var gwDone chan error
+	var gw *exec.Cmd
+	if gatewayd != "" {
+		cfg, err := labConfig(dir, l.Prefix, nil)
+		if err != nil {
+			return err
+		}
+		gw, gwDone, err = startGatewayd(l, gatewayd, cfg, filepath.Join(dir, "gatewayd.log"))
+		if err != nil {
+			return err
+		}
+		defer stopGatewayd(gw, gwDone, log)
+	}
+
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("status page forward: %w", err)
+	}
+	defer ln.Close()
+	go forward(ctx, ln, l, netlab.Office, fmt.Sprintf("%s:80", netlab.GWLAN))
+
+	tills := map[netlab.Node]*posStats{netlab.POS1: {}, netlab.POS2: {}}
+	var wg sync.WaitGroup
+	for node, st := range tills {
+		wg.Go(func() { posTill(ctx, l, node, 500*time.Millisecond, st) })
+	}
+	defer wg.Wait()
+
+	printDemo(stdout, l.Prefix, listen, dir, gatewayd != "")
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stdout, "\nstopping...")
+			return nil
+		case err := <-gwDone:
+			gwDone = nil
+			fmt.Fprintf(stdout, "gatewayd exited: %v (see %s/gatewayd.log); the lab stays up until Ctrl-C\n", err, dir)
+		case <-tick.C:
+			fmt.Fprintf(stdout, "%s  pos1: %v\n%s  pos2: %v\n", time.Now().Format("15:04:05"), tills[netlab.POS1],
+				time.Now().Format("15:04:05"), tills[netlab.POS2])
+		}
+	}
+}
+
+// startGatewayd runs gatewayd inside gw; done receives its exit.
+func startGatewayd(l *netlab.Lab, bin, cfg, logPath string) (*exec.Cmd, chan error, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer logf.Close()
+	cmd := l.Exec(netlab.GW, bin, "-config", cfg)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start gatewayd: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, done, nil
+}
+
+func stopGatewayd(cmd *exec.Cmd, done chan error, log *slog.Logger) {
+	if done == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Info("gatewayd stopped", "exit", err)
+		}
+	case <-time.After(15 * time.Second):
+		log.Warn("gatewayd ignored SIGTERM for 15s, killing it", "pid", cmd.Process.Pid)
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// forward relays loopback connections to addr, dialled from inside node,
+// so a browser on this machine reaches the status page in the lab.
+func forward(ctx context.Context, ln net.Listener, l *netlab.Lab, node netlab.Node, addr string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			up, err := l.Dial(dctx, node, "tcp4", addr)
+			cancel()
+			if err != nil {
+				return
+			}
+			defer up.Close()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			_, _ = io.Copy(c, up)
+		}()
+	}
+}
+
+func printDemo(w io.Writer, prefix, listen, dir string, withGW bool) {
+	printLab(w, prefix)
+	if withGW {
+		fmt.Fprintf(w, `
+gatewayd runs in %[1]s-gw with %[2]s/gatewayd.yaml (log: %[2]s/gatewayd.log).
+  status page:   http://%[3]s/  (technician password: change-me)
+`, prefix, dir, listen)
+	}
+	fmt.Fprintf(w, `
+pos1 and pos2 run a card transaction every 500 ms; a summary follows every 10 s.
+Try, in another terminal:
+  bin/gwlab impair wan1 carrier down      # cable pull: failover within a second
+  bin/gwlab impair wan1 carrier up        # failback after the hold-down
+  bin/gwlab impair wan1 blackhole on      # upstream dead, modem up
+  bin/gwlab impair wan1 loss 10           # lossy but usable: no failover
+  bin/gwlab impair wan1 rate 2mbit 1mbit  # a slow line
+  bin/gwlab impair wan1 flap 1s 1s 60s    # a flapping line: no flapping traffic
+  bin/gwlab impair wan1 restore
+  bin/gwlab status
+Ctrl-C stops gatewayd and removes the lab.
+
+`)
+}
