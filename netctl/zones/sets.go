@@ -64,7 +64,7 @@ func (f *Firewall) addIPs(set string, ips map[netip.Addr]time.Duration, replace 
 	if err != nil {
 		return err
 	}
-	s := &nftables.Set{Table: table(f.table), Name: set, KeyType: nftables.TypeIPAddr}
+	s := &nftables.Set{Table: table(f.table), Name: set, KeyType: nftables.TypeIPAddr, HasTimeout: true}
 	if replace {
 		c.FlushSet(s)
 	}
