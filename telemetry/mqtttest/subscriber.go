@@ -1,0 +1,102 @@
+package mqtttest
+
+import (
+	"crypto/tls"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Message is one message as the subscriber got it.
+type Message struct {
+	Topic    string
+	Payload  []byte
+	Retained bool
+	// Duplicate is the DUP flag: the broker may have sent this one before.
+	Duplicate bool
+}
+
+// Subscriber is a real MQTT client that records every message it receives,
+// in arrival order. With a persistent session it also gets what was queued
+// for it while it (or the broker) was down.
+type Subscriber struct {
+	c      mqtt.Client
+	mu     sync.Mutex
+	msgs   []Message
+	notify chan struct{}
+}
+
+// SubscriberOptions shape the subscriber's session.
+type SubscriberOptions struct {
+	ClientID string // default "mqtttest-sub"
+	// Persistent uses CleanSession false, so nothing is lost while the
+	// broker restarts (needs a broker with Persist).
+	Persistent bool
+	TLS        *tls.Config
+}
+
+// Subscribe connects to url and subscribes to filter at QoS 1; it keeps
+// reconnecting until t ends.
+func Subscribe(t testing.TB, url, filter string, o SubscriberOptions) *Subscriber {
+	t.Helper()
+	if o.ClientID == "" {
+		o.ClientID = "mqtttest-sub"
+	}
+	s := &Subscriber{notify: make(chan struct{}, 1)}
+	opts := mqtt.NewClientOptions().AddBroker(url).SetClientID(o.ClientID).
+		SetCleanSession(!o.Persistent).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond).
+		SetOrderMatters(true).SetTLSConfig(o.TLS).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			// Subscribing again is harmless with a persistent session and
+			// needed without one.
+			c.Subscribe(filter, 1, nil)
+		}).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
+			s.mu.Lock()
+			s.msgs = append(s.msgs, Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained(), Duplicate: m.Duplicate()})
+			s.mu.Unlock()
+			select {
+			case s.notify <- struct{}{}:
+			default:
+			}
+		})
+	s.c = mqtt.NewClient(opts)
+	tok := s.c.Connect()
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber connect to %s: %v", url, tok.Error())
+	}
+	// Wait for the SUBACK, so nothing published after this returns is missed.
+	st := s.c.Subscribe(filter, 1, nil)
+	if !st.WaitTimeout(10*time.Second) || st.Error() != nil {
+		t.Fatalf("subscribe %s: %v", filter, st.Error())
+	}
+	t.Cleanup(func() { s.c.Disconnect(100) })
+	return s
+}
+
+// Messages returns a copy of what arrived so far.
+func (s *Subscriber) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// WaitFor polls cond over the messages (after each arrival, at least every
+// 100 ms) until it holds or timeout passes; it reports whether it held.
+func (s *Subscriber) WaitFor(timeout time.Duration, cond func([]Message) bool) bool {
+	deadline := time.After(timeout)
+	for {
+		if cond(s.Messages()) {
+			return true
+		}
+		select {
+		case <-s.notify:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			return cond(s.Messages())
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package uplink
+
+import (
+	"context"
+	"time"
+
+	"github.com/branchgw/branchgw/telemetry/store"
+)
+
+// cursor is where one stream stands on the current connection. Records up
+// to boundary were in the store when the connection came up: they are the
+// backlog, sent with historical true and, for bulk streams, at the replay
+// rate. Records after it are live.
+type cursor struct {
+	boundary uint64
+	backlog  uint64    // last backlog seq handed to a publish
+	live     uint64    // last live seq handed to a publish
+	since    time.Time // when live bulk records were first seen waiting
+}
+
+// scheduler decides what goes next on one connection, in this order:
+//  1. live alarms and status, as soon as they exist;
+//  2. backlog alarms and status;
+//  3. backlog bulk records, at most one batch per replay interval;
+//  4. live bulk records, once a batch is full or has lingered.
+//
+// So a live alarm never waits behind the backlog, and the backlog drains
+// at a capped rate in between live data.
+type scheduler struct {
+	u          *Uplink
+	cur        map[string]*cursor
+	nextReplay time.Time
+}
+
+func (u *Uplink) newScheduler() *scheduler {
+	s := &scheduler{u: u, cur: map[string]*cursor{}}
+	for _, st := range u.deps.Store.Streams() {
+		s.cur[st.Name] = &cursor{boundary: st.LastSeq, live: st.LastSeq}
+	}
+	return s
+}
+
+// idleWake is how long the sender sleeps when nothing is due and no timer
+// is pending; a store notification wakes it earlier.
+const idleWake = time.Second
+
+// next returns the next batch, or nil and how long to wait before asking
+// again.
+func (s *scheduler) next(ctx context.Context) (*batch, time.Duration, error) {
+	streams := s.u.deps.Store.Streams()
+	for _, st := range streams {
+		if s.cur[st.Name] == nil {
+			// A stream born on this connection: all of it is live.
+			s.cur[st.Name] = &cursor{}
+		}
+	}
+	wake := idleWake
+	now := s.u.deps.Now()
+	replaying := false
+	defer func() { s.u.replaying.Store(replaying) }()
+
+	for _, st := range streams { // 1
+		c := s.cur[st.Name]
+		if st.Priority < store.PriorityBulk && st.LastSeq > c.live {
+			if b, err := s.build(ctx, st.Name, &c.live, 0, false); b != nil || err != nil {
+				return b, 0, err
+			}
+		}
+	}
+	for _, st := range streams { // 2
+		c := s.cur[st.Name]
+		if st.Priority < store.PriorityBulk && c.backlog < c.boundary {
+			if b, err := s.build(ctx, st.Name, &c.backlog, c.boundary, true); b != nil || err != nil {
+				return b, 0, err
+			}
+		}
+	}
+	for _, st := range streams { // 3
+		c := s.cur[st.Name]
+		if st.Priority < store.PriorityBulk || c.backlog >= c.boundary {
+			continue
+		}
+		replaying = true
+		if now.Before(s.nextReplay) {
+			wake = min(wake, s.nextReplay.Sub(now))
+			break
+		}
+		b, err := s.build(ctx, st.Name, &c.backlog, c.boundary, true)
+		if err != nil {
+			return nil, 0, err
+		}
+		if b != nil {
+			if s.nextReplay.Before(now) {
+				s.nextReplay = now
+			}
+			s.nextReplay = s.nextReplay.Add(s.u.replay)
+			return b, 0, nil
+		}
+	}
+	for _, st := range streams { // 4
+		c := s.cur[st.Name]
+		if st.Priority < store.PriorityBulk || st.LastSeq <= c.live {
+			continue
+		}
+		if c.since.IsZero() {
+			c.since = now
+		}
+		due := c.since.Add(s.u.deps.Linger)
+		if st.LastSeq-c.live < uint64(s.u.batchRecs) && now.Before(due) {
+			wake = min(wake, due.Sub(now))
+			continue
+		}
+		b, err := s.build(ctx, st.Name, &c.live, 0, false)
+		if err != nil {
+			return nil, 0, err
+		}
+		c.since = time.Time{}
+		if b != nil {
+			if c.live < st.LastSeq {
+				c.since = now // the rest has waited as long already
+			}
+			return b, 0, nil
+		}
+	}
+	return nil, wake, nil
+}
+
+// build reads the records after *pos (up to upto, 0 for all) and encodes a
+// batch, moving *pos past what it took. Records evicted meanwhile are simply
+// skipped: their gap event tells head office.
+func (s *scheduler) build(ctx context.Context, stream string, pos *uint64, upto uint64, historical bool) (*batch, error) {
+	recs, err := s.u.deps.Store.Read(ctx, stream, *pos, upto, s.u.batchRecs)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		if upto != 0 {
+			*pos = upto
+		} else {
+			for _, st := range s.u.deps.Store.Streams() {
+				if st.Name == stream {
+					*pos = max(*pos, st.LastSeq)
+				}
+			}
+		}
+		return nil, nil
+	}
+	b := encode(s.u.deps.Identity.GatewayID, s.u.topic(stream), recs, historical, s.u.batchByte)
+	*pos = b.last
+	return b, nil
+}

@@ -1,0 +1,170 @@
+package uplink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// session runs one connection: connect, birth, send until the connection
+// drops or ctx ends. up reports whether the connection was established.
+//
+// Each connection uses a fresh paho client. paho's own redelivery of
+// unacknowledged messages after a reconnect completes the original tokens
+// without an error (messageIds.claimID calls flowComplete on them), which
+// would look like a PUBACK and make us delete records the broker never
+// acknowledged. The store is our outbox instead: whatever was in flight
+// when the connection dropped is still there and is sent again, so head
+// office sees at most one in-flight window twice, and drops it by seq.
+func (u *Uplink) session(ctx context.Context) (up bool, err error) {
+	lost := make(chan struct{})
+	var lostErr error
+	var once sync.Once
+	u.opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		once.Do(func() { lostErr = err; close(lost) })
+	})
+	c := mqtt.NewClient(u.opts)
+	u.handlers.Range(func(k, v any) bool {
+		c.AddRoute(k.(string), v.(mqtt.MessageHandler))
+		return true
+	})
+	if err := wait(ctx, lost, c.Connect()); err != nil {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		return false, fmt.Errorf("connect to %s: %w", u.broker, err)
+	}
+	u.client.Store(&c)
+	defer u.client.Store(nil)
+	var subErr error
+	u.handlers.Range(func(k, _ any) bool {
+		subErr = wait(ctx, lost, c.Subscribe(k.(string), 1, nil))
+		return subErr == nil
+	})
+	if subErr == nil {
+		subErr = wait(ctx, lost, c.Publish(u.prefix+"/status", 1, true, u.statusPayload("online")))
+	}
+	if subErr != nil {
+		c.Disconnect(0)
+		if ctx.Err() != nil {
+			return true, nil
+		}
+		return true, fmt.Errorf("after connecting to %s: %w", u.broker, subErr)
+	}
+	u.connectedSince.Store(u.deps.Now().UnixMilli())
+	u.connected.Store(true)
+	u.publish()
+	u.log.Info("uplink: connected", "broker", u.broker)
+	u.event("connected", "connected to "+u.broker)
+
+	err = u.send(ctx, c, lost)
+	u.connected.Store(false)
+	u.replaying.Store(false)
+	u.publish()
+	select {
+	case <-lost:
+		if err == nil {
+			err = fmt.Errorf("connection to %s lost: %w", u.broker, lostErr)
+		}
+	default:
+		if ctx.Err() != nil {
+			// A clean DISCONNECT suppresses the will: say offline ourselves.
+			t := c.Publish(u.prefix+"/status", 1, true, u.statusPayload("offline"))
+			t.WaitTimeout(2 * time.Second)
+		}
+		c.Disconnect(250)
+	}
+	msg := "shutdown"
+	if err != nil {
+		msg = err.Error()
+	}
+	u.event("disconnected", msg)
+	return true, err
+}
+
+// wait waits for a paho token, the connection's loss or ctx.
+func wait(ctx context.Context, lost <-chan struct{}, t mqtt.Token) error {
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-lost:
+		return errors.New("connection lost")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// send publishes batches while the connection is up. At most window batches
+// are unacknowledged; each one's records are deleted from the store when its
+// PUBACK arrives.
+func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) error {
+	sch := u.newScheduler()
+	slots := make(chan struct{}, u.window)
+	end := make(chan struct{})
+	failed := make(chan error, 1)
+	var acks sync.WaitGroup
+	defer acks.Wait()
+	defer close(end)
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-lost:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case err := <-failed:
+			return err
+		}
+		b, wake, err := sch.next(ctx)
+		if err != nil {
+			<-slots
+			return err
+		}
+		if b == nil {
+			<-slots
+			timer := time.NewTimer(wake)
+			select {
+			case <-u.deps.Store.Notify():
+			case <-timer.C:
+			case <-lost:
+			case <-ctx.Done():
+			case err := <-failed:
+				timer.Stop()
+				return err
+			}
+			timer.Stop()
+			continue
+		}
+		tok := c.Publish(b.topic, 1, false, b.payload)
+		u.inflight.Add(1)
+		u.sentBatches.Add(1)
+		u.sentRecords.Add(int64(b.records))
+		acks.Add(1)
+		go func() {
+			defer acks.Done()
+			defer func() { u.inflight.Add(-1); <-slots }()
+			select {
+			case <-tok.Done():
+			case <-end:
+				return
+			}
+			if tok.Error() != nil {
+				return // not acknowledged: the records stay and go again
+			}
+			if err := u.deps.Store.Delete(context.Background(), b.stream, b.first, b.last); err != nil {
+				select {
+				case failed <- fmt.Errorf("delete acknowledged %s %d..%d: %w", b.stream, b.first, b.last, err):
+				default:
+				}
+				return
+			}
+			u.ackedBatches.Add(1)
+			u.ackedRecords.Add(int64(b.records))
+			u.lastAck.Store(u.deps.Now().UnixMilli())
+		}()
+	}
+}
