@@ -11,6 +11,9 @@ package config
 type Config struct {
 	// Site is the store's id, used in MQTT topics and on the status page.
 	Site string `yaml:"site"`
+	// Version numbers configs pushed by head office; a push must be newer
+	// than the running one. Local edits may leave it 0.
+	Version int64 `yaml:"version"`
 	// GatewayID names this box in telemetry; defaults to Site.
 	GatewayID  string     `yaml:"gateway_id"`
 	Log        Log        `yaml:"log"`

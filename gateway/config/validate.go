@@ -56,6 +56,9 @@ func (v *validator) config(c *Config) {
 	if c.GatewayID != c.Site { // the default copies site, already checked
 		v.id("gateway_id", c.GatewayID, false)
 	}
+	if c.Version < 0 {
+		v.fail("version", "%d: must not be negative", c.Version)
+	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	v.wans(c)
