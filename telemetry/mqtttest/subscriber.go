@@ -3,6 +3,7 @@ package mqtttest
 import (
 	"crypto/tls"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,10 +23,11 @@ type Message struct {
 // in arrival order. With a persistent session it also gets what was queued
 // for it while it (or the broker) was down.
 type Subscriber struct {
-	c      mqtt.Client
-	mu     sync.Mutex
-	msgs   []Message
-	notify chan struct{}
+	c         mqtt.Client
+	reconnect atomic.Bool
+	mu        sync.Mutex
+	msgs      []Message
+	notify    chan struct{}
 }
 
 // SubscriberOptions shape the subscriber's session.
@@ -50,9 +52,12 @@ func Subscribe(t testing.TB, url, filter string, o SubscriberOptions) *Subscribe
 		SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond).
 		SetOrderMatters(true).SetTLSConfig(o.TLS).
 		SetOnConnectHandler(func(c mqtt.Client) {
-			// Subscribing again is harmless with a persistent session and
-			// needed without one.
-			c.Subscribe(filter, 1, nil)
+			// On a reconnect subscribe again: harmless with a persistent
+			// session, needed without one. The first time Subscribe below
+			// does it and waits for the SUBACK.
+			if s.reconnect.Swap(true) {
+				c.Subscribe(filter, 1, nil)
+			}
 		}).
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
 			s.mu.Lock()

@@ -148,8 +148,8 @@ func (u *Uplink) clientOptions(mc config.MQTT) (*mqtt.ClientOptions, error) {
 		// Reconnecting is ours (capped backoff with jitter, a fresh client
 		// each time: see session.go for why paho's resend is not used).
 		SetAutoReconnect(false).SetConnectRetry(false).
-		SetKeepAlive(mc.KeepAlive.D()).SetPingTimeout(10 * time.Second).
-		SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second).
+		SetKeepAlive(mc.KeepAlive.D()).SetPingTimeout(10*time.Second).
+		SetConnectTimeout(10*time.Second).SetWriteTimeout(10*time.Second).
 		SetOrderMatters(false).
 		SetBinaryWill(u.prefix+"/status", u.statusPayload("offline"), 1, true)
 	if mc.Username != "" {
