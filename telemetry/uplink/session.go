@@ -2,12 +2,15 @@ package uplink
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // session runs one connection: connect, birth, send until the connection
@@ -36,7 +39,7 @@ func (u *Uplink) session(ctx context.Context) (up bool, err error) {
 		if ctx.Err() != nil {
 			return false, nil
 		}
-		return false, fmt.Errorf("connect to %s: %w", u.broker, err)
+		return false, fmt.Errorf("connect to %s: %w%s", u.broker, err, hint(err))
 	}
 	u.client.Store(&c)
 	defer u.client.Store(nil)
@@ -84,6 +87,23 @@ func (u *Uplink) session(ctx context.Context) (up bool, err error) {
 	}
 	u.event("disconnected", msg)
 	return true, err
+}
+
+// hint names the setting to check for the usual connect failures.
+func hint(err error) string {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	switch {
+	case errors.As(err, &ua):
+		return " (mqtt.tls.ca_file does not hold the CA that signed the broker's certificate)"
+	case errors.As(err, &hn):
+		return " (set mqtt.tls.server_name to a name in the broker's certificate)"
+	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword):
+		return " (check mqtt.username and mqtt.password)"
+	case strings.Contains(err.Error(), "certificate required"):
+		return " (the broker wants a client certificate: set mqtt.tls.cert_file and key_file)"
+	}
+	return ""
 }
 
 // wait waits for a paho token, the connection's loss or ctx.

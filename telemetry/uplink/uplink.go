@@ -144,7 +144,7 @@ func (u *Uplink) clientOptions(mc config.MQTT) (*mqtt.ClientOptions, error) {
 	o := mqtt.NewClientOptions().AddBroker(mc.Broker).SetClientID(mc.ClientID).
 		// Persistent session: the broker keeps our subscriptions and what it
 		// queued for us (commands) while we are away.
-		SetCleanSession(false).
+		SetCleanSession(false).SetProtocolVersion(4). // MQTT 3.1.1, no 3.1 fallback
 		// Reconnecting is ours (capped backoff with jitter, a fresh client
 		// each time: see session.go for why paho's resend is not used).
 		SetAutoReconnect(false).SetConnectRetry(false).
