@@ -1,0 +1,132 @@
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/branchgw/branchgw/gateway/config"
+)
+
+// Session is the one MQTT session of the store (telemetry/uplink), which
+// commands and config share with telemetry.
+type Session interface {
+	// Handle routes messages matching filter to h on every connection.
+	Handle(filter string, h func(topic string, payload []byte))
+	// Prefix is the topic root, <prefix>/<site>.
+	Prefix() string
+	// Publish sends at QoS 1 and waits for the PUBACK; it fails offline.
+	Publish(ctx context.Context, topic string, retained bool, payload []byte) error
+	// LastAck is when the broker last acknowledged anything.
+	LastAck() time.Time
+}
+
+// Options build the remote component.
+type Options struct {
+	Config   *config.Config
+	Session  Session
+	Applier  Applier
+	Handlers map[string]Handler
+	// ConfigPath is the daemon's config file, replaced by confirmed pushes.
+	ConfigPath string
+	// StateDir keeps the replay cache and the push state.
+	StateDir string
+	// Audit receives every command outcome and config push result.
+	Audit func(kind string, v any)
+	Log   *slog.Logger
+	Now   func() time.Time
+}
+
+// Component subscribes to commands and desired config and answers them.
+type Component struct {
+	opt   Options
+	cmds  *Commands
+	push  *ConfigPush
+	inbox chan message
+}
+
+type message struct {
+	topic   string
+	payload []byte
+}
+
+// New builds the component; it fails only on unusable command keys.
+func New(opt Options) (*Component, error) {
+	keys, err := ParseKeys(opt.Config.Remote.CommandKeys)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Audit == nil {
+		opt.Audit = func(string, any) {}
+	}
+	v := &Verifier{Keys: keys, Site: opt.Config.Site, Now: opt.Now, Seen: LoadSeen(filepath.Join(opt.StateDir, "seen-commands.json"))}
+	c := &Component{opt: opt, inbox: make(chan message, 64)}
+	c.cmds = &Commands{Verifier: v, Handlers: opt.Handlers, Audit: func(a Audit) { opt.Audit("command", a) }}
+	c.push = &ConfigPush{
+		Verifier: v, Applier: opt.Applier, Path: opt.ConfigPath, StateDir: opt.StateDir,
+		Window:     opt.Config.Remote.ConfirmWindow.D(),
+		AckedSince: func(t time.Time) bool { return opt.Session.LastAck().After(t) },
+		Report:     c.report,
+		Log:        opt.Log,
+	}
+	prefix := opt.Session.Prefix()
+	enqueue := func(topic string, payload []byte) {
+		select {
+		case c.inbox <- message{topic, append([]byte(nil), payload...)}:
+		default:
+			opt.Log.Warn("remote: inbox full, message dropped", "topic", topic)
+		}
+	}
+	opt.Session.Handle(prefix+"/cmd/+", enqueue)
+	opt.Session.Handle(prefix+"/config/desired", enqueue)
+	return c, nil
+}
+
+// Name implements gateway.Component.
+func (c *Component) Name() string { return "remote" }
+
+// Run handles messages one at a time (so two commands never race) and
+// drives commit-confirm every second.
+func (c *Component) Run(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	prefix := c.opt.Session.Prefix()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			c.push.Tick()
+		case m := <-c.inbox:
+			if m.topic == prefix+"/config/desired" {
+				r := c.push.Desired(m.payload)
+				c.opt.Audit("config", r)
+				continue
+			}
+			name := strings.TrimPrefix(m.topic, prefix+"/cmd/")
+			resp := c.cmds.Handle(ctx, name, m.payload)
+			b, _ := json.Marshal(resp)
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := c.opt.Session.Publish(pctx, m.topic+"/resp", false, b); err != nil {
+				c.opt.Log.Warn("remote: response not delivered", "command", name, "id", resp.ID, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+func (c *Component) report(r Reported) error {
+	b, _ := json.Marshal(r)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.opt.Session.Publish(ctx, c.opt.Session.Prefix()+"/config/reported", true, b)
+}
+
+// PendingVersion is the config version awaiting confirmation, or 0.
+func (c *Component) PendingVersion() int64 { return c.push.Pending() }
