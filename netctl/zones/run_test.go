@@ -1,0 +1,64 @@
+//go:build linux
+
+package zones
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunRepairsAndStaysClosed runs the component as the daemon does: Run
+// applies, its periodic check repairs a deleted table, and stopping it
+// leaves the firewall in place (a stopped daemon leaves the store closed).
+func TestRunRepairsAndStaysClosed(t *testing.T) {
+	s := newStore(t)
+	events := make(chan Event, 100)
+	f, err := New(s.config(true), testLogger(), Options{TablePrefix: s.prefix, NetNS: int(s.gw), CheckInterval: 50 * time.Millisecond,
+		Emit: func(e Event) {
+			select {
+			case events <- e:
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = Cleanup(s.prefix, int(s.gw)) })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+
+	waitEvent := func(kind string) Event {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case e := <-events:
+				if e.Kind == kind {
+					return e
+				}
+			case <-timeout:
+				t.Fatalf("no %s event", kind)
+			}
+		}
+	}
+	waitEvent(EventApplied)
+	s.check(t, []cell{{"guest", "pos host", "tcp", hostPOS + ":7000", false, ""}})
+	waitEvent(EventDrop) // the refused probe above, reported by the periodic check
+
+	s.nft(t, "delete", "table", "inet", f.Table())
+	waitEvent(EventDrift)
+	waitEvent(EventApplied)
+	s.check(t, []cell{{"guest", "pos host", "tcp", hostPOS + ":7000", false, ""}})
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+	if !strings.Contains(s.nft(t, "list", "tables"), f.Table()) {
+		t.Fatal("the table is gone after Run stopped: the store would be open")
+	}
+	s.check(t, []cell{{"guest", "pos host", "tcp", hostPOS + ":7000", false, ""}})
+}
