@@ -14,7 +14,7 @@ func TestServerName(t *testing.T) {
 	goHello := craft.GoClientHello("pay.lab.example")
 	big := craft.ClientHello("pos.acquirer.lab.example", 3000, 0)
 	recs := craft.ClientHello("pos.acquirer.lab.example", 3000, 700) // 5 TLS records
-	huge := craft.ClientHello("huge.lab.example", 20000, 0)         // > reassembly_bytes
+	huge := craft.ClientHello("huge.lab.example", 20000, 0)          // > reassembly_bytes
 	tests := []struct {
 		name     string
 		send     func(cv *conv)
@@ -155,4 +155,6 @@ func TestDeviceTableBound(t *testing.T) {
 
 func hex2(i int) string { return string("0123456789abcdef"[i>>4]) + string("0123456789abcdef"[i&15]) }
 
-func itoa3(i int) string { return string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) }
+func itoa3(i int) string {
+	return string(rune('0'+i/100)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
+}
