@@ -2,22 +2,70 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
+	"path/filepath"
 
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/remote"
+	"github.com/branchgw/branchgw/gateway/version"
 	"github.com/branchgw/branchgw/gateway/web"
 )
 
 // buildParts wires the daemon's components from the config. Each subsystem
 // gets its config section, the logger and the few dependencies it needs.
-func buildParts(cfg *config.Config, g *Gateway) ([]Part, error) {
+func buildParts(cfg *config.Config, g *Gateway, configPath string) ([]Part, error) {
 	deps := web.Deps{
 		Logger:   g.log,
 		Snapshot: func() any { return g.Snapshot() },
 		// g.sup exists by the time a request arrives.
 		Restart: func(ctx context.Context, name string) error { return g.sup.Restart(ctx, name) },
 	}
+	tp := &telemetryPart{g: g}
+	tp.cfg.Store(cfg)
+	g.telemetry = tp
+	rc, err := remote.New(remote.Options{
+		Config:     cfg,
+		Session:    tp,
+		Applier:    applier{g},
+		Handlers:   g.commandHandlers(),
+		ConfigPath: configPath,
+		StateDir:   filepath.Dir(cfg.Telemetry.StorePath),
+		Audit:      func(kind string, v any) { g.Emit("event", map[string]any{"kind": kind + "_audit", "detail": v}) },
+		Log:        g.log.With("component", "remote"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	tp.remote = rc
 	return []Part{
 		{Component: web.NewSocket(cfg.Web, deps)},
 		{Component: web.NewLAN(cfg.Web, deps)},
+		{Component: tp, Snapshot: tp.snapshot},
+		{Component: rc, Snapshot: func() any { return map[string]int64{"config_pending_version": rc.PendingVersion()} }},
 	}, nil
+}
+
+// applier lets a config push reload the daemon.
+type applier struct{ g *Gateway }
+
+func (a applier) Running() *config.Config        { return a.g.Config() }
+func (a applier) Apply(cfg *config.Config) error { return a.g.Reload(cfg) }
+
+// commandHandlers are head office's commands (gateway/remote).
+func (g *Gateway) commandHandlers() map[string]remote.Handler {
+	return map[string]remote.Handler{
+		"ping": func(context.Context, json.RawMessage) (any, error) {
+			return map[string]string{"pong": g.Config().Site, "version": version.Version, "boot_id": g.bootID}, nil
+		},
+		"status": func(context.Context, json.RawMessage) (any, error) { return g.Snapshot(), nil },
+		"restart-component": func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a struct {
+				Component string `json:"component"`
+			}
+			if err := remote.DecodeArgs(args, &a); err != nil {
+				return nil, err
+			}
+			return map[string]string{"restarted": a.Component}, g.sup.Restart(ctx, a.Component)
+		},
+	}
 }

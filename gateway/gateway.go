@@ -38,6 +38,8 @@ type Options struct {
 	Level *slog.LevelVar
 	// Parts replaces the components built from the config (tests).
 	Parts []Part
+	// ConfigPath is the config file; confirmed config pushes replace it.
+	ConfigPath string
 	// Tick overrides the supervisor tick (tests); default: half the systemd
 	// watchdog interval, or 1 s.
 	Tick time.Duration
@@ -55,6 +57,8 @@ type Gateway struct {
 	bootID  string
 	ready   atomic.Bool
 	loaded  atomic.Pointer[time.Time]
+	// telemetry is the head-office link, for Emit; nil in tests with Parts.
+	telemetry *telemetryPart
 }
 
 // Snapshot is the whole daemon's state at one moment, for the status page,
@@ -100,7 +104,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	g.setConfig(cfg)
 	g.parts = opt.Parts
 	if g.parts == nil {
-		parts, err := buildParts(cfg, g)
+		parts, err := buildParts(cfg, g, opt.ConfigPath)
 		if err != nil {
 			return nil, err
 		}

@@ -75,7 +75,7 @@ func newLogger(format string, level *slog.LevelVar, w io.Writer) *slog.Logger {
 
 // serve runs the daemon with signal handling until SIGTERM or SIGINT.
 func serve(cfg *config.Config, path string, log *slog.Logger, level *slog.LevelVar) error {
-	g, err := gateway.New(cfg, gateway.Options{Logger: log, Level: level})
+	g, err := gateway.New(cfg, gateway.Options{Logger: log, Level: level, ConfigPath: path})
 	if err != nil {
 		log.Error("gatewayd cannot start", "err", err)
 		return err

@@ -12,10 +12,10 @@ import (
 )
 
 // Session is the one MQTT session of the store (telemetry/uplink), which
-// commands and config share with telemetry.
+// commands and config share with telemetry. Messages arrive through
+// Deliver: whoever owns the session routes <root>/cmd/+ and
+// <root>/config/desired there.
 type Session interface {
-	// Handle routes messages matching filter to h on every connection.
-	Handle(filter string, h func(topic string, payload []byte))
 	// Prefix is the topic root, <prefix>/<site>.
 	Prefix() string
 	// Publish sends at QoS 1 and waits for the PUBACK; it fails offline.
@@ -75,17 +75,20 @@ func New(opt Options) (*Component, error) {
 		Report:     c.report,
 		Log:        opt.Log,
 	}
-	prefix := opt.Session.Prefix()
-	enqueue := func(topic string, payload []byte) {
-		select {
-		case c.inbox <- message{topic, append([]byte(nil), payload...)}:
-		default:
-			opt.Log.Warn("remote: inbox full, message dropped", "topic", topic)
-		}
-	}
-	opt.Session.Handle(prefix+"/cmd/+", enqueue)
-	opt.Session.Handle(prefix+"/config/desired", enqueue)
 	return c, nil
+}
+
+// Filters are the topic filters whose messages belong in Deliver.
+func Filters(root string) []string { return []string{root + "/cmd/+", root + "/config/desired"} }
+
+// Deliver queues a message from the session; it never blocks the MQTT
+// client's goroutine.
+func (c *Component) Deliver(topic string, payload []byte) {
+	select {
+	case c.inbox <- message{topic, append([]byte(nil), payload...)}:
+	default:
+		c.opt.Log.Warn("remote: inbox full, message dropped", "topic", topic)
+	}
 }
 
 // Name implements gateway.Component.
