@@ -40,13 +40,16 @@ type Log struct {
 // WAN is one uplink. Its address and gateway are the OS's job (networkd,
 // DHCP); gatewayd learns them from netlink unless Gateway is set.
 type WAN struct {
-	Name      string  `yaml:"name"`
-	Interface string  `yaml:"interface"`
-	Gateway   string  `yaml:"gateway"`
-	RateUp    Rate    `yaml:"rate_up"`
-	RateDown  Rate    `yaml:"rate_down"`
-	Priority  int     `yaml:"priority"`
-	Probes    []Probe `yaml:"probes"`
+	Name      string `yaml:"name"`
+	Interface string `yaml:"interface"`
+	Gateway   string `yaml:"gateway"`
+	RateUp    Rate   `yaml:"rate_up"`
+	RateDown  Rate   `yaml:"rate_down"`
+	Priority  int    `yaml:"priority"`
+	// Metered (LTE) WANs are probed sparingly while on standby and, while
+	// active, carry POS and critical traffic while bulk and guest are limited.
+	Metered bool    `yaml:"metered"`
+	Probes  []Probe `yaml:"probes"`
 }
 
 // Probe is one health check sent out of its WAN.
