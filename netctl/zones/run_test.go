@@ -29,6 +29,12 @@ func TestRunRepairsAndStaysClosed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
+	// Stop Run before the namespace (and so its fd) goes away, even when
+	// the test fails halfway.
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 
 	waitEvent := func(kind string) Event {
 		t.Helper()
@@ -45,8 +51,18 @@ func TestRunRepairsAndStaysClosed(t *testing.T) {
 		}
 	}
 	waitEvent(EventApplied)
-	s.check(t, []cell{{"guest", "pos host", "tcp", hostPOS + ":7000", false, ""}})
-	waitEvent(EventDrop) // the refused probe above, reported by the periodic check
+	// Refused probes are reported by the periodic check as drop events.
+	deadline := time.Now().Add(10 * time.Second)
+	for e := (Event{}); e.Kind != EventDrop; {
+		if time.Now().After(deadline) {
+			t.Fatal("no drop event")
+		}
+		s.check(t, []cell{{"guest", "pos host", "tcp", hostPOS + ":7000", false, ""}})
+		select {
+		case e = <-events:
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 
 	s.nft(t, "delete", "table", "inet", f.Table())
 	waitEvent(EventDrift)
@@ -54,7 +70,9 @@ func TestRunRepairsAndStaysClosed(t *testing.T) {
 	s.check(t, []cell{{"guest", "pos host", "tcp", hostPOS + ":7000", false, ""}})
 
 	cancel()
-	if err := <-done; err != nil {
+	err = <-done
+	done <- nil // for the cleanup above
+	if err != nil {
 		t.Fatalf("Run returned %v", err)
 	}
 	if !strings.Contains(s.nft(t, "list", "tables"), f.Table()) {

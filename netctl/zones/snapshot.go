@@ -176,12 +176,13 @@ func (f *Firewall) dropEventLocked(now time.Time, rs *RuleStatus) {
 		return
 	}
 	prev, seen := f.drops[rs.Name]
-	f.drops[rs.Name] = rs.Packets
-	if !seen || rs.Packets <= prev {
+	f.drops[rs.Name] = [2]uint64{rs.Packets, rs.Bytes}
+	if !seen || rs.Packets <= prev[0] || rs.Bytes < prev[1] {
 		return // first look, or counters restarted: no delta to report
 	}
-	f.opts.Emit(Event{Time: now, Kind: EventDrop, Rule: rs.Name, Packets: rs.Packets - prev,
-		Message: fmt.Sprintf("%d packets dropped by %s: %s", rs.Packets-prev, rs.Name, rs.Doc)})
+	n := rs.Packets - prev[0]
+	f.opts.Emit(Event{Time: now, Kind: EventDrop, Rule: rs.Name, Packets: n, Bytes: rs.Bytes - prev[1],
+		Message: fmt.Sprintf("%d packets dropped by %s: %s", n, rs.Name, rs.Doc)})
 }
 
 func (f *Firewall) paymentEntries(st *state) []SetEntry {

@@ -84,7 +84,7 @@ type Firewall struct {
 	applied  time.Time
 	repairs  uint64
 	lastErr  string
-	drops    map[string]uint64    // drop packets per rule at the last check
+	drops    map[string][2]uint64 // drop packets and bytes per rule at the last check
 	unlisted map[string]time.Time // alarmed (src, dst) pairs still in the set
 
 	snap atomic.Pointer[Snapshot]
@@ -110,7 +110,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (*Firewall, error) {
 	}
 	f := &Firewall{
 		log: log, opts: opts, k: kernel{netns: opts.NetNS}, table: TableName(opts.TablePrefix),
-		cfg: cfg, drops: map[string]uint64{}, unlisted: map[string]time.Time{},
+		cfg: cfg, drops: map[string][2]uint64{}, unlisted: map[string]time.Time{},
 	}
 	f.rs = build(f.table, cfg)
 	f.snap.Store(&Snapshot{Table: f.table})
