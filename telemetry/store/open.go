@@ -13,11 +13,11 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
-// dsn opens the file in WAL mode with synchronous=FULL: in WAL mode NORMAL
-// would skip the fsync at commit, and Append promises durability.
+// dsn opens the file with synchronous=FULL: in WAL mode NORMAL would skip
+// the fsync at commit, and Append promises durability. WAL mode itself is
+// set by openChecked, after auto_vacuum, which must come first.
 func dsn(path string, readOnly bool) string {
 	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "FULL")
 	q.Set("_busy_timeout", "5000")
 	q.Set("_txlock", "immediate")
@@ -49,6 +49,10 @@ func (s *Store) openChecked() (detail string, err error) {
 		return "", err
 	}
 	for _, p := range []string{
+		// Only takes effect on a new, empty file: lets recoverFull give
+		// freed pages back to a full disk (incremental_vacuum).
+		`PRAGMA auto_vacuum = INCREMENTAL`,
+		`PRAGMA journal_mode = WAL`,
 		`PRAGMA temp_store = MEMORY`,
 		// Checkpoint every ~1 MiB of WAL and truncate it back afterwards, so
 		// the WAL never eats a small disk.

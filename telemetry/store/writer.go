@@ -29,6 +29,10 @@ type request struct {
 	done        chan error
 }
 
+// minBudget is the floor of the effective budget after a full disk: below
+// it the store would evict every record it is given.
+const minBudget = 64 << 10
+
 // writerState belongs to the writer goroutine (and to Open before it starts).
 type writerState struct {
 	used           int64 // budget bytes of all records
@@ -148,6 +152,7 @@ func (s *Store) drain(batch []*request) {
 func (s *Store) commit(batch []*request) {
 	p, err := s.tryCommit(batch)
 	if isFull(err) {
+		s.log.Warn("store: disk full", "err", err)
 		s.recoverFull(batch)
 		p, err = s.tryCommit(batch)
 		if isFull(err) {
@@ -258,10 +263,13 @@ func (s *Store) write(tx *sql.Tx, p *pending, batch []*request) error {
 	return nil
 }
 
-// recoverFull makes room after the disk filled up: give back the reserve so
-// SQLite can write at all, evict an eighth of the store (at least twice the
-// failed batch), checkpoint and truncate the WAL, and from now on keep the
-// store below what fitted.
+// recoverFull makes room after the disk filled up. Deleting rows alone
+// frees no disk space (SQLite keeps the pages for reuse) and the WAL needs
+// space to regrow, so: give back the reserve so SQLite can write at all,
+// checkpoint and truncate the WAL, evict an eighth of the store (at least
+// twice the failed batch), return the freed pages to the
+// file system (incremental_vacuum, then checkpoint again), and from now on
+// keep the store below what is left.
 func (s *Store) recoverFull(batch []*request) {
 	s.wr.diskFull++
 	s.releaseReserve()
@@ -288,10 +296,13 @@ func (s *Store) recoverFull(batch []*request) {
 			s.apply(p)
 		}
 	}
-	if _, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
-		err = cerr
+	if verr := s.vacuum(); verr != nil && err == nil {
+		err = verr
 	}
-	s.wr.effBudget = min(s.wr.effBudget, max(s.wr.used, 1))
+	if _, cerr := s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); cerr != nil && err == nil {
+		err = fmt.Errorf("checkpoint: %w", cerr)
+	}
+	s.wr.effBudget = min(s.wr.effBudget, max(s.wr.used, minBudget))
 	s.ensureReserve()
 	msg := fmt.Sprintf("telemetry disk full: evicted down to %d bytes; store budget now %d bytes", s.wr.used, s.wr.effBudget)
 	if err != nil {
@@ -301,4 +312,21 @@ func (s *Store) recoverFull(batch []*request) {
 	if s.opts.OnAlarm != nil {
 		s.opts.OnAlarm(Alarm{Kind: "disk_full", Message: msg, Time: s.opts.Now()})
 	}
+}
+
+// vacuum returns the free pages to the file system (at the next
+// checkpoint). incremental_vacuum frees one page per result row, so the rows
+// must be read to the end; Exec would stop after the first.
+func (s *Store) vacuum() error {
+	rows, err := s.w.Query(`PRAGMA incremental_vacuum`)
+	if err != nil {
+		return fmt.Errorf("incremental_vacuum: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("incremental_vacuum: %w", err)
+	}
+	return nil
 }

@@ -129,7 +129,7 @@ func count(t testing.TB, msgs []mqtttest.Message) *tally {
 	t.Helper()
 	ta := &tally{seen: map[string]map[uint64]int{}}
 	for _, m := range msgs {
-		if filepath.Base(m.Topic) == "status" {
+		if m.Topic == "branchgw/"+testSite+"/status" {
 			var st struct{ State string }
 			if err := json.Unmarshal(m.Payload, &st); err != nil {
 				t.Fatalf("status %q: %v", m.Payload, err)

@@ -1,0 +1,73 @@
+//go:build linux
+
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/branchgw/branchgw/netctl/netlab/testenv"
+)
+
+// A store on a 3 MiB tmpfs with a 64 MiB budget: the disk fills long before
+// the budget. Appends keep working, the bulk stream is evicted, alarms stay,
+// and the store settles below what fits instead of hitting ENOSPC again and
+// again.
+func TestDiskFullIsSurvived(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=3m"); err != nil {
+		testenv.Unavailable(t, "mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	c := testConfig(t)
+	c.StorePath = dir + "/telemetry.db"
+	var alarms []Alarm
+	s := open(t, c, Options{OnAlarm: func(a Alarm) { alarms = append(alarms, a) }})
+	ctx := context.Background()
+	pad := strings.Repeat("p", 300)
+	failed := 0
+	for i := range 40000 {
+		stream := "flows"
+		if i%200 == 0 {
+			stream = EventStream
+		}
+		if _, err := s.Append(ctx, stream, fmt.Appendf(nil, `{"i":%d,"pad":%q}`, i, pad)); err != nil {
+			failed++
+		}
+	}
+	sn := s.Snapshot()
+	var st unix.Statfs_t
+	unix.Statfs(dir, &st)
+	files, _ := os.ReadDir(dir)
+	var sizes []string
+	for _, f := range files {
+		fi, _ := f.Info()
+		sizes = append(sizes, fmt.Sprintf("%s=%d", f.Name(), fi.Size()))
+	}
+	t.Logf("disk-full events %d, failed appends %d, evicted %d, records %d, bytes %d, effective budget %d, free %d; %v",
+		sn.DiskFullEvents, failed, sn.EvictedRecords, sn.Records, sn.Bytes, sn.EffectiveBudget, st.Bavail*uint64(st.Bsize), sizes)
+	if sn.DiskFullEvents == 0 {
+		t.Fatal("the disk never filled")
+	}
+	if failed > 0 {
+		t.Fatalf("%d appends failed", failed)
+	}
+	if sn.DiskFullEvents > 5 {
+		t.Fatalf("%d disk-full events: the store does not settle below the disk's size", sn.DiskFullEvents)
+	}
+	for _, si := range sn.Streams {
+		if si.Name == EventStream && si.Records < 200 {
+			t.Fatalf("alarms evicted: %+v", si)
+		}
+	}
+	s.Close()
+	if res, err := IntegrityCheck(c.StorePath); err != nil || res != "ok" {
+		t.Fatalf("integrity after disk full: %q, %v", res, err)
+	}
+}
