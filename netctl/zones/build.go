@@ -37,8 +37,6 @@ type chainSpec struct {
 	Policy *nftables.ChainPolicy
 }
 
-func (c chainSpec) base() bool { return c.Hook != nil }
-
 type setSpec struct {
 	Name   string
 	Key    nftables.SetDatatype
