@@ -1,0 +1,141 @@
+//go:build linux
+
+package wan
+
+import (
+	"slices"
+	"time"
+)
+
+// evaluate recomputes every WAN's state, lets the policy decide, applies
+// a switch to the kernel (route first, then the conntrack flush) and
+// publishes events and a new snapshot.
+func (r *runner) evaluate(cause string) {
+	now := r.m.opt.Now()
+	states := make([]State, len(r.wans))
+	for i, w := range r.wans {
+		st, why := r.verdict(w)
+		states[i] = st
+		if st == w.state {
+			w.reason = why
+			continue
+		}
+		ev := Event{Time: now, Kind: "wan_state", WAN: w.cfg.Name, From: string(w.state), To: string(st),
+			Reason: why, Evidence: evidence(w)}
+		r.m.log.Info("wan: state", "wan", w.cfg.Name, "from", w.state, "to", st, "reason", why,
+			"cause", cause, "evidence", evidenceText(ev.Evidence))
+		w.state, w.since, w.reason = st, now, why
+		// A WAN that dies while it still carries pinned connections (say
+		// the backup after a failback) gets them moved now.
+		if st == Down && r.active >= 0 && i != r.active && r.otherUsable(i, states) {
+			ev.Flushed = r.flush(i)
+		}
+		r.m.opt.OnEvent(ev)
+	}
+	d := r.pol.decide(now, states)
+	if d.Changed {
+		old := r.active
+		r.active, r.actAt = d.Active, now
+		r.reconcile(false)
+		ev := Event{Time: now, Kind: d.Kind, WAN: r.wans[d.Active].cfg.Name, To: r.wans[d.Active].cfg.Name,
+			Reason: d.Reason, Evidence: evidence(r.wans[d.Active])}
+		if old >= 0 {
+			ev.From = r.wans[old].cfg.Name
+			ev.Evidence = append(evidence(r.wans[old]), ev.Evidence...)
+			if !states[old].Usable() {
+				ev.Flushed = r.flush(old)
+			}
+		}
+		if d.Kind == "failover" {
+			r.fails++
+		}
+		r.m.log.Info("wan: "+d.Kind, "from", ev.From, "to", ev.To, "reason", d.Reason, "conntrack_flushed", ev.Flushed)
+		r.m.opt.OnEvent(ev)
+	}
+	for i, w := range r.wans {
+		w.frugal.Store(w.cfg.Metered && i != r.active)
+	}
+	r.publish(now)
+}
+
+// verdict is a WAN's state from its carrier and the targets it probes
+// (only the cheapest one while frugal; the others' verdicts are stale).
+func (r *runner) verdict(w *wanRT) (State, string) {
+	var sts []targetState
+	loss, n := 0.0, 0
+	for j, t := range w.targets {
+		if w.frugal.Load() && j != w.cheap {
+			continue
+		}
+		sts = append(sts, t.st)
+		loss += t.w.lossPercent()
+		n++
+	}
+	th := r.m.th
+	th.quorum = min(th.quorum, len(sts))
+	return th.verdict(w.carrier, sts, loss/float64(max(n, 1)))
+}
+
+func (r *runner) otherUsable(i int, states []State) bool {
+	for j, s := range states {
+		if j != i && s.Usable() {
+			return true
+		}
+	}
+	return false
+}
+
+// flush removes WAN i's connections from conntrack.
+func (r *runner) flush(i int) int {
+	n, err := flushConntrack(r.h, r.m.opt.Layout, i, r.wans[i].link.Addr)
+	if err != nil {
+		r.m.log.Warn("wan: conntrack flush", "wan", r.wans[i].cfg.Name, "err", err)
+	}
+	return int(n)
+}
+
+func evidence(w *wanRT) []Evidence {
+	out := make([]Evidence, len(w.targets))
+	for i, t := range w.targets {
+		mean, _ := t.w.rtt()
+		out[i] = Evidence{Target: t.cfg.Target, Type: t.cfg.Type, Verdict: t.st.String(),
+			Loss: t.w.lossPercent(), RTT: mean.Round(10 * time.Microsecond).String(), Probes: t.w.count, LastErr: t.w.lastErr}
+	}
+	return out
+}
+
+func (r *runner) publish(now time.Time) {
+	s := &Snapshot{At: now, HoldDown: r.pol.holdDown(), Failovers: r.fails, ActiveSince: r.actAt}
+	if r.active >= 0 {
+		s.Active = r.wans[r.active].cfg.Name
+		s.ActiveMetered = r.wans[r.active].cfg.Metered
+	}
+	for i, w := range r.wans {
+		ws := WANStatus{Name: w.cfg.Name, Interface: w.cfg.Interface, State: w.state, Since: w.since,
+			Reason: w.reason, Carrier: w.carrier, Priority: r.pol.prio[i], Metered: w.cfg.Metered,
+			Active: i == r.active, Frugal: w.frugal.Load(), Targets: evidence(w), Budget: w.budget}
+		if w.link.Addr.IsValid() {
+			ws.Address = w.link.Addr.String()
+		}
+		if w.link.Gateway.IsValid() {
+			ws.Gateway = w.link.Gateway.String()
+		}
+		var loss float64
+		var rtt time.Duration
+		n := 0
+		for _, t := range w.targets {
+			loss += t.w.lossPercent()
+			if m, _ := t.w.rtt(); m > 0 {
+				rtt += m
+				n++
+			}
+		}
+		ws.LossPercent = loss / float64(max(len(w.targets), 1))
+		if n > 0 {
+			ws.RTT = rtt / time.Duration(n)
+		}
+		s.WANs = append(s.WANs, ws)
+	}
+	s.WANs = slices.Clip(s.WANs)
+	r.m.snap.Store(s)
+}

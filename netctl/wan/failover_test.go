@@ -1,0 +1,92 @@
+//go:build linux
+
+package wan_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/wan"
+)
+
+func TestLabCarrierLossFailsOver(t *testing.T) {
+	t.Parallel()
+	r := startLab(t, 30*time.Second)
+	gap := streamResumes(t, r, 10*time.Second, func() error { return r.l.Carrier(0, false) })
+	ev, _ := r.waitEvent(t, 0, 5*time.Second, "failover", isKind("failover", "wan2"))
+	t.Logf("carrier loss: POS stream gap %v; %s (%s), %d conntrack entries flushed", gap, ev.Kind, ev.Reason, ev.Flushed)
+	s := r.m.Snapshot()
+	if s.Active != "wan2" || s.WANs[0].State != wan.Down || s.WANs[0].Carrier {
+		t.Errorf("after carrier loss: %s", s)
+	}
+	if err := posWorks(r.ctx, r.l); err != nil {
+		t.Errorf("a new POS connection after failover: %v", err)
+	}
+}
+
+// Failback waits for the hold-down; a long-lived connection opened on the
+// backup keeps running across it, while new connections take the primary.
+func TestLabFailbackAfterHoldDown(t *testing.T) {
+	t.Parallel()
+	const hold = 4 * time.Second
+	r := startLab(t, hold)
+	if err := r.l.Carrier(0, false); err != nil {
+		t.Fatal(err)
+	}
+	_, i := r.waitEvent(t, 0, 5*time.Second, "failover", isKind("failover", "wan2"))
+
+	// A till's long-lived connection, opened while on the backup.
+	long, err := r.l.Dial(r.ctx, netlab.POS1, "tcp4", fmt.Sprintf("%s:%d", netlab.Server, netlab.POSPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	if err := echoLine(long, "on backup"); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := r.l.Carrier(0, true); err != nil {
+		t.Fatal(err)
+	}
+	upEv, j := r.waitEvent(t, i, 10*time.Second, "wan1 up", isState("wan1", wan.Up))
+	back, _ := r.waitEvent(t, j, 3*hold, "failback", isKind("failback", "wan1"))
+	if waited := back.Time.Sub(upEv.Time); waited < hold {
+		t.Errorf("failback %v after wan1 came up, before the %v hold-down", waited, hold)
+	}
+	t.Logf("failback %v after wan1 came back up (hold-down %v): %s", back.Time.Sub(upEv.Time), hold, back.Reason)
+
+	if err := echoLine(long, "after failback"); err != nil {
+		t.Errorf("the connection opened on the backup broke at failback: %v", err)
+	}
+	// A new connection goes out of wan1: its conntrack entry carries wan1's mark.
+	c, err := r.l.Dial(r.ctx, netlab.POS1, "tcp4", fmt.Sprintf("%s:%d", netlab.Server, netlab.POSPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := echoLine(c, "new"); err != nil {
+		t.Fatal(err)
+	}
+	marks := ctMarks(t, r, long, c)
+	if marks[0] != wan.DefaultLayout.Mark(1) || marks[1] != wan.DefaultLayout.Mark(0) {
+		t.Errorf("conntrack marks: long-lived %#x (want wan2 %#x), new %#x (want wan1 %#x)",
+			marks[0], wan.DefaultLayout.Mark(1), marks[1], wan.DefaultLayout.Mark(0))
+	}
+}
+
+func TestLabBlackHoleFailsOver(t *testing.T) {
+	t.Parallel()
+	r := startLab(t, 30*time.Second)
+	gap := streamResumes(t, r, 15*time.Second, func() error { return r.l.BlackHole(0, true) })
+	ev, _ := r.waitEvent(t, 0, 5*time.Second, "failover", isKind("failover", "wan2"))
+	t.Logf("black hole: POS stream gap %v; %s (%s), %d conntrack entries flushed", gap, ev.Kind, ev.Reason, ev.Flushed)
+	s := r.m.Snapshot()
+	if s.Active != "wan2" || s.WANs[0].State != wan.Down || !s.WANs[0].Carrier {
+		t.Errorf("after black hole: %s", s)
+	}
+	if err := posWorks(r.ctx, r.l); err != nil {
+		t.Errorf("a new POS connection after failover: %v", err)
+	}
+}

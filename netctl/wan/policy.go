@@ -1,0 +1,140 @@
+package wan
+
+import (
+	"fmt"
+	"time"
+)
+
+// policy picks the WAN that carries new connections: priority failover
+// with a failback hold-down that doubles when the preferred WAN flaps.
+// It is pure logic over states and times, so it is table-tested without a
+// kernel.
+type policy struct {
+	base, maxHold time.Duration
+	hold          time.Duration
+	active        int // index into the WAN list; -1 before the first decision
+	// usableSince[i] is when WAN i last became usable (zero while not).
+	usableSince []time.Time
+	// recovered[i] is set when WAN i became usable again after a failure
+	// (not at start): only such a WAN can flap.
+	recovered []bool
+	// seen[i] is set once WAN i had any state other than Unknown.
+	seen []bool
+	// activeSince is when the current active WAN was chosen.
+	activeSince time.Time
+	// prio[i] is WAN i's priority (lower is preferred).
+	prio []int
+}
+
+// holdFactorMax caps the doubled hold-down at 8 times the configured one.
+const holdFactorMax = 8
+
+func newPolicy(prio []int, failbackAfter time.Duration) *policy {
+	return &policy{
+		base: failbackAfter, maxHold: holdFactorMax * failbackAfter, hold: failbackAfter,
+		active: -1, usableSince: make([]time.Time, len(prio)), prio: prio,
+		recovered: make([]bool, len(prio)), seen: make([]bool, len(prio)),
+	}
+}
+
+// decision is what decide concluded.
+type decision struct {
+	Active  int
+	Changed bool
+	Kind    string // "initial", "failover", "failback" or ""
+	Reason  string
+}
+
+// preferred orders WANs: is i preferred over j?
+func (p *policy) preferred(i, j int) bool {
+	if p.prio[i] != p.prio[j] {
+		return p.prio[i] < p.prio[j]
+	}
+	return i < j
+}
+
+// decide updates the policy with the WANs' states at now.
+func (p *policy) decide(now time.Time, states []State) decision {
+	for i, s := range states {
+		switch {
+		case s.Usable() && p.usableSince[i].IsZero():
+			p.usableSince[i] = now
+			p.recovered[i] = p.seen[i]
+		case !s.Usable() && s != Unknown && !p.usableSince[i].IsZero():
+			// A WAN that fails again soon after it came back is flapping:
+			// make it prove itself for twice as long next time.
+			if p.recovered[i] && now.Sub(p.usableSince[i]) < 2*p.hold {
+				p.hold = min(2*p.hold, p.maxHold)
+			}
+			p.usableSince[i] = time.Time{}
+		case !s.Usable() && s != Unknown:
+			p.usableSince[i] = time.Time{}
+		}
+		if s != Unknown {
+			p.seen[i] = true
+		}
+	}
+	best := -1
+	for i, s := range states {
+		if s.Usable() && (best < 0 || p.preferred(i, best)) {
+			best = i
+		}
+	}
+	if p.active < 0 {
+		// First decision: the most preferred WAN that is not known dead, so
+		// the store trades from the first second instead of waiting for probes.
+		first := -1
+		for i, s := range states {
+			if s != Down && (first < 0 || p.preferred(i, first)) {
+				first = i
+			}
+		}
+		if best >= 0 {
+			first = best
+		}
+		if first < 0 {
+			first = 0
+		}
+		return p.switchTo(now, first, "initial", fmt.Sprintf("starting on the most preferred WAN (%s)", states[first]))
+	}
+	cur := p.active
+	switch {
+	case best < 0:
+		return decision{Active: cur, Reason: "no WAN is usable"}
+	case !states[cur].Usable():
+		return p.switchTo(now, best, "failover", fmt.Sprintf("active WAN is %s", states[cur]))
+	case p.preferred(best, cur):
+		up := now.Sub(p.usableSince[best])
+		if up >= p.hold {
+			return p.switchTo(now, best, "failback", fmt.Sprintf("preferred WAN healthy for %s (hold-down %s)", up.Round(time.Millisecond), p.hold))
+		}
+		return decision{Active: cur, Reason: fmt.Sprintf("failback in %s", (p.hold - up).Round(time.Second))}
+	}
+	// Stable on the preferred WAN long enough: forgive earlier flaps.
+	if p.hold > p.base && now.Sub(p.usableSince[cur]) >= 2*p.hold && !p.hasPreferred(cur, states) {
+		p.hold = p.base
+	}
+	return decision{Active: cur}
+}
+
+// hasPreferred reports whether some WAN preferred over cur exists at all.
+func (p *policy) hasPreferred(cur int, states []State) bool {
+	for i := range states {
+		if p.preferred(i, cur) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *policy) switchTo(now time.Time, i int, kind, reason string) decision {
+	changed := p.active != i
+	p.active, p.activeSince = i, now
+	if !changed {
+		return decision{Active: i}
+	}
+	return decision{Active: i, Changed: true, Kind: kind, Reason: reason}
+}
+
+// holdDown is the current failback hold-down.
+func (p *policy) holdDown() time.Duration { return p.hold }

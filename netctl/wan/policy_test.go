@@ -1,0 +1,135 @@
+package wan
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// step is one policy input: at t seconds, the states of wan1 and wan2.
+type step struct {
+	t      float64
+	s1, s2 State
+}
+
+func runPolicy(hold time.Duration, steps []step) (log []string, p *policy) {
+	p = newPolicy([]int{1, 2}, hold)
+	t0 := time.Unix(1000, 0)
+	for _, st := range steps {
+		d := p.decide(t0.Add(time.Duration(st.t*float64(time.Second))), []State{st.s1, st.s2})
+		if d.Changed {
+			log = append(log, fmt.Sprintf("%g %s wan%d", st.t, d.Kind, d.Active+1))
+		}
+	}
+	return log, p
+}
+
+func TestPolicy(t *testing.T) {
+	hold := 30 * time.Second
+	tests := []struct {
+		name     string
+		steps    []step
+		want     string
+		wantHold time.Duration
+	}{
+		{"starts on the preferred WAN before probes decide",
+			[]step{{0, Unknown, Unknown}, {1, Up, Up}},
+			"0 initial wan1", hold},
+		{"starts on the backup when the preferred has no carrier",
+			[]step{{0, Down, Unknown}, {1, Down, Up}},
+			"0 initial wan2", hold},
+		{"failover at once, failback only after the hold-down",
+			[]step{{0, Up, Up}, {10, Down, Up}, {11, Up, Up}, {40, Up, Up}, {41.5, Up, Up}},
+			"0 initial wan1, 10 failover wan2, 41.5 failback wan1", hold},
+		{"degraded is usable: no failover on a lossy line",
+			[]step{{0, Up, Up}, {5, Degraded, Up}, {50, Degraded, Up}},
+			"0 initial wan1", hold},
+		{"both down: stay, then take whichever comes back first",
+			[]step{{0, Up, Up}, {5, Down, Down}, {9, Down, Up}, {10, Up, Up}, {39, Up, Up}, {40, Up, Up}},
+			"0 initial wan1, 9 failover wan2, 40 failback wan1", hold},
+		{"backup dies while active: go back to the preferred at once",
+			[]step{{0, Up, Up}, {5, Down, Up}, {6, Up, Up}, {7, Up, Down}},
+			"0 initial wan1, 5 failover wan2, 7 failover wan1", hold},
+		{"flapping doubles the hold-down, one failover",
+			[]step{{0, Up, Up}, {10, Down, Up}, {12, Up, Up}, {13, Down, Up}, {14, Up, Up}, {15, Down, Up},
+				{16, Up, Up}, {17, Down, Up}, {18, Up, Up}, {18 + 30, Up, Up}, {18 + 239, Up, Up}, {18 + 240, Up, Up}},
+			"0 initial wan1, 10 failover wan2, 258 failback wan1", 8 * hold},
+		{"a failback that fails at once counts as a flap",
+			[]step{{0, Up, Up}, {10, Down, Up}, {11, Up, Up}, {41, Up, Up}, {45, Down, Up}, {46, Up, Up}, {105, Up, Up}, {106, Up, Up}},
+			"0 initial wan1, 10 failover wan2, 41 failback wan1, 45 failover wan2, 106 failback wan1", 2 * hold},
+		{"a long stable run forgives earlier flaps",
+			[]step{{0, Up, Up}, {10, Down, Up}, {11, Up, Up}, {12, Down, Up}, {13, Up, Up}, {73, Up, Up}, {200, Up, Up}},
+			"0 initial wan1, 10 failover wan2, 73 failback wan1", hold},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			log, p := runPolicy(hold, tc.steps)
+			if got := strings.Join(log, ", "); got != tc.want {
+				t.Errorf("decisions:\n got %s\nwant %s", got, tc.want)
+			}
+			if p.holdDown() != tc.wantHold {
+				t.Errorf("hold-down %v, want %v", p.holdDown(), tc.wantHold)
+			}
+		})
+	}
+}
+
+func TestHealthVerdict(t *testing.T) {
+	th := newThresholds(10, 60, 1)
+	tests := []struct {
+		name    string
+		carrier bool
+		targets []targetState
+		loss    float64
+		want    State
+	}{
+		{"carrier lost beats probes", false, []targetState{targetOK, targetOK}, 0, Down},
+		{"all ok", true, []targetState{targetOK, targetOK}, 0, Up},
+		{"one of two failed is degraded", true, []targetState{targetOK, targetFailed}, 50, Degraded},
+		{"lossy but answering is degraded", true, []targetState{targetOK, targetOK}, 25, Degraded},
+		{"all failed", true, []targetState{targetFailed, targetFailed}, 100, Down},
+		{"undecided", true, []targetState{targetUnknown, targetFailed}, 50, Unknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got, why := th.verdict(tc.carrier, tc.targets, tc.loss); got != tc.want {
+				t.Errorf("got %s (%s), want %s", got, why, tc.want)
+			}
+		})
+	}
+	q2 := newThresholds(10, 60, 2)
+	if got, _ := q2.verdict(true, []targetState{targetOK, targetFailed, targetFailed}, 60); got != Down {
+		t.Errorf("quorum 2 with one answering target: %s, want down", got)
+	}
+}
+
+func TestTargetHysteresis(t *testing.T) {
+	th := newThresholds(10, 60, 1)
+	tests := []struct {
+		name    string
+		results string // o answered, x lost
+		want    targetState
+	}{
+		{"new target needs three answers", "oo", targetUnknown},
+		{"three answers", "ooo", targetOK},
+		{"ten percent loss stays ok", "oooxooooxoooooxooooo", targetOK},
+		{"five lost of ten is not enough", "oooooxxxxx", targetOK},
+		{"six lost of ten fails", "ooooxxxxxx", targetFailed},
+		{"two answers do not bring it back", "xxxxxxxxxxoo", targetFailed},
+		{"three answers in a row do", "xxxxxxxoooo", targetOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWindow(10)
+			st := targetUnknown
+			for _, c := range tc.results {
+				w.add(result{ok: c == 'o', rtt: time.Millisecond}, "timeout")
+				st = th.next(st, w)
+			}
+			if st != tc.want {
+				t.Errorf("got %s, want %s (losses %d, run %d)", st, tc.want, w.losses(), w.okRun())
+			}
+		})
+	}
+}

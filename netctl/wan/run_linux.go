@@ -1,0 +1,308 @@
+//go:build linux
+
+package wan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+)
+
+// target is one probe target of one WAN.
+type target struct {
+	cfg   config.Probe
+	p     prober
+	w     *window
+	st    targetState
+	lastR time.Duration
+}
+
+// wanRT is a WAN's run-time state, owned by the Run goroutine (frugal is
+// also read by the probe loops).
+type wanRT struct {
+	cfg     config.WAN
+	link    Link
+	carrier bool
+	state   State
+	since   time.Time
+	reason  string
+	targets []*target
+	cheap   int // the target a frugal WAN still probes
+	frugal  atomic.Bool
+	pinger  *pinger
+	budget  Budget
+}
+
+type probeResult struct {
+	wan, target int
+	rtt         time.Duration
+	err         error
+}
+
+// runner is one Run invocation.
+type runner struct {
+	m       *Manager
+	h       *netlink.Handle
+	nft     *nftables.Conn
+	ops     netlinkOps
+	wans    []*wanRT
+	pol     *policy
+	active  int
+	actAt   time.Time
+	fails   int
+	results chan probeResult
+	synced  time.Time
+}
+
+// Run probes and routes until ctx ends, then removes what it put in the
+// kernel. It returns an error only when it cannot start.
+func (m *Manager) Run(ctx context.Context) error {
+	h, nft, err := kernelHandles(m.opt.NetNS)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	r := &runner{m: m, h: h, nft: nft, ops: netlinkOps{h: h, layout: m.opt.Layout}, active: -1,
+		results: make(chan probeResult, 256)}
+	prio := make([]int, len(m.wans))
+	for i, w := range m.wans {
+		prio[i] = w.Priority
+		if prio[i] == 0 {
+			prio[i] = i + 1
+		}
+	}
+	r.pol = newPolicy(prio, m.fo.FailbackAfter.D())
+	enter := enterNS(m.opt.NetNS)
+	for i, w := range m.wans {
+		rt := &wanRT{cfg: w, state: Unknown, since: m.opt.Now(), cheap: cheapest(w.Probes),
+			budget: budgetFor(w.Probes, m.fo.ProbeInterval.D())}
+		b := binder{dev: w.Interface, mark: m.opt.Layout.Mark(i), enter: enter}
+		for _, pc := range w.Probes {
+			t, err := r.newTarget(rt, b, pc)
+			if err != nil {
+				r.closePingers()
+				return fmt.Errorf("wan %s: %w", w.Name, err)
+			}
+			rt.targets = append(rt.targets, t)
+		}
+		r.wans = append(r.wans, rt)
+	}
+	defer r.closePingers()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan linkEvent, 64)
+	if err := watch(ctx, m.opt.NetNS, events, func(err error) { m.log.Warn("wan: netlink watch", "err", err) }); err != nil {
+		return fmt.Errorf("wan: %w", err)
+	}
+	r.learnAll()
+	if err := applyConnmark(nft, m.opt.Layout, r.devs()); err != nil {
+		return fmt.Errorf("wan: %w", err)
+	}
+	r.evaluate("start")
+	var wg sync.WaitGroup
+	for i, w := range r.wans {
+		for j := range w.targets {
+			wg.Go(func() { r.probeLoop(ctx, i, j) })
+		}
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			cancel()
+			wg.Wait()
+			err := errors.Join(m.opt.Layout.remove(r.ops, len(r.wans)), removeConnmark(nft, m.opt.Layout))
+			if err != nil {
+				m.log.Error("wan: cleanup on stop", "err", err)
+			}
+			return nil
+		case res := <-r.results:
+			r.record(res)
+			r.evaluate("probe")
+		case ev := <-events:
+			r.linkEvent(ev)
+		case <-tick.C:
+			if m.opt.Now().Sub(r.synced) >= m.opt.ReconcileEvery {
+				r.learnAll()
+				r.reconcile(true)
+			}
+			r.evaluate("tick")
+		}
+	}
+}
+
+func (r *runner) newTarget(rt *wanRT, b binder, pc config.Probe) (*target, error) {
+	addr, err := parseTarget(pc)
+	if err != nil {
+		return nil, err
+	}
+	t := &target{cfg: pc, w: newWindow(r.m.fo.Window)}
+	switch pc.Type {
+	case "icmp":
+		if rt.pinger == nil {
+			if rt.pinger, err = newPinger(b); err != nil {
+				return nil, err
+			}
+		}
+		t.p = icmpProber{p: rt.pinger, dst: net.ParseIP(addr)}
+	case "tcp":
+		t.p = tcpProber{b: b, addr: addr}
+	case "http":
+		t.p = newHTTPProber(b, addr)
+	case "dns":
+		if t.p, err = newDNSProber(b, addr, pc.Query); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (r *runner) closePingers() {
+	for _, w := range r.wans {
+		if w.pinger != nil {
+			w.pinger.close()
+		}
+	}
+}
+
+func (r *runner) devs() []string {
+	out := make([]string, len(r.wans))
+	for i, w := range r.wans {
+		out[i] = w.cfg.Interface
+	}
+	return out
+}
+
+// probeLoop starts one probe per interval without waiting for the last
+// one: a dead line must cost timeouts in parallel, not in series, or
+// detection would slow to one probe per timeout.
+func (r *runner) probeLoop(ctx context.Context, wi, ti int) {
+	w := r.wans[wi]
+	t := w.targets[ti]
+	timeout := r.m.fo.ProbeTimeout.D()
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	next := time.Now()
+	for {
+		interval := r.m.fo.ProbeInterval.D()
+		frugal := w.frugal.Load()
+		if frugal {
+			interval = max(interval, FrugalInterval)
+		}
+		next = next.Add(interval)
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		} else {
+			next = time.Now()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if frugal && ti != w.cheap {
+			continue
+		}
+		inflight.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			rtt, err := t.p.probe(pctx)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case r.results <- probeResult{wan: wi, target: ti, rtt: rtt, err: err}:
+			case <-ctx.Done():
+			}
+		})
+	}
+}
+
+func (r *runner) record(res probeResult) {
+	t := r.wans[res.wan].targets[res.target]
+	errText := ""
+	if res.err != nil {
+		errText = res.err.Error()
+	}
+	t.w.add(result{ok: res.err == nil, rtt: res.rtt}, errText)
+	if res.err == nil {
+		t.lastR = res.rtt
+	}
+	t.st = r.m.th.next(t.st, t.w)
+}
+
+// linkEvent is the carrier fast path: a WAN whose carrier drops is down
+// now, not when its probes time out.
+func (r *runner) linkEvent(ev linkEvent) {
+	if ev.dev == "" {
+		r.learnAll()
+		r.reconcile(false)
+		r.evaluate("netlink")
+		return
+	}
+	for _, w := range r.wans {
+		if w.cfg.Interface != ev.dev || w.carrier == ev.carrier {
+			continue
+		}
+		// learnOne takes the carrier from the kernel (and resets the
+		// windows when it returns); the event only says when to look.
+		r.m.log.Info("wan: carrier", "wan", w.cfg.Name, "carrier", ev.carrier)
+		r.learnOne(w)
+		r.evaluate("carrier")
+	}
+}
+
+func (r *runner) learnAll() {
+	for _, w := range r.wans {
+		r.learnOne(w)
+	}
+}
+
+func (r *runner) learnOne(w *wanRT) {
+	st := learn(r.h, w.cfg.Interface, w.cfg.Gateway)
+	w.link = st.Link
+	carrier := st.Present && st.Carrier
+	if carrier && !w.carrier {
+		for _, t := range w.targets {
+			t.w.reset()
+			t.st = targetUnknown
+		}
+	}
+	w.carrier = carrier
+}
+
+// reconcile puts the desired routing into the kernel; with full it also
+// checks the nftables table for drift.
+func (r *runner) reconcile(full bool) {
+	r.synced = r.m.opt.Now()
+	links := make([]Link, len(r.wans))
+	for i, w := range r.wans {
+		links[i] = w.link
+	}
+	l := r.m.opt.Layout
+	n, err := l.sync(r.ops, l.desired(links, r.active), len(r.wans))
+	if err != nil {
+		r.m.log.Warn("wan: routing not fully applied; retrying on the next check", "err", err)
+	}
+	if full && !connmarkPresent(r.nft, l, len(r.wans)) {
+		n++
+		if err := applyConnmark(r.nft, l, r.devs()); err != nil {
+			r.m.log.Warn("wan: connmark table", "err", err)
+		}
+	}
+	if full && n > 0 {
+		r.m.log.Info("wan: repaired kernel state (drift)", "changes", n)
+	}
+}

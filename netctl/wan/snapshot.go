@@ -1,0 +1,69 @@
+package wan
+
+import (
+	"fmt"
+	"time"
+)
+
+// Snapshot is the WAN manager's state at one moment, for the status page,
+// the API and /metrics. It is never modified after it is published.
+type Snapshot struct {
+	At time.Time `json:"at"`
+	// Active is the WAN new connections leave through ("" before the start).
+	Active      string    `json:"active"`
+	ActiveSince time.Time `json:"active_since"`
+	// ActiveMetered is set while traffic runs over a metered WAN (LTE): QoS
+	// limits bulk and guest traffic then.
+	ActiveMetered bool `json:"active_metered"`
+	// HoldDown is the current failback hold-down (doubles on flaps).
+	HoldDown time.Duration `json:"hold_down"`
+	// Failovers counts switches away from a failed WAN since start.
+	Failovers int         `json:"failovers"`
+	WANs      []WANStatus `json:"wans"`
+}
+
+// WANStatus is one WAN in a Snapshot.
+type WANStatus struct {
+	Name      string    `json:"name"`
+	Interface string    `json:"interface"`
+	State     State     `json:"state"`
+	Since     time.Time `json:"since"`
+	Reason    string    `json:"reason"`
+	Carrier   bool      `json:"carrier"`
+	Address   string    `json:"address,omitempty"`
+	Gateway   string    `json:"gateway,omitempty"`
+	Priority  int       `json:"priority"`
+	Metered   bool      `json:"metered"`
+	Active    bool      `json:"active"`
+	// Frugal is set while a metered standby WAN is probed sparingly.
+	Frugal      bool          `json:"frugal"`
+	LossPercent float64       `json:"loss_percent"`
+	RTT         time.Duration `json:"rtt"`
+	Targets     []Evidence    `json:"targets"`
+	Budget      Budget        `json:"probe_budget"`
+}
+
+// Event is one transition, for telemetry and the page's event list.
+type Event struct {
+	Time time.Time `json:"time"`
+	// Kind is "wan_state" (a WAN's health changed), "initial", "failover"
+	// or "failback" (the active WAN changed).
+	Kind string `json:"kind"`
+	// WAN is the WAN whose state changed, or the newly active one.
+	WAN      string     `json:"wan"`
+	From     string     `json:"from"`
+	To       string     `json:"to"`
+	Reason   string     `json:"reason"`
+	Evidence []Evidence `json:"evidence,omitempty"`
+	// Flushed counts conntrack entries removed with the switch.
+	Flushed int `json:"conntrack_flushed,omitempty"`
+}
+
+// String is a one-line summary, for logs and gwlab.
+func (s *Snapshot) String() string {
+	out := fmt.Sprintf("active %s, failovers %d, hold-down %s", s.Active, s.Failovers, s.HoldDown)
+	for _, w := range s.WANs {
+		out += fmt.Sprintf("; %s %s (%s)", w.Name, w.State, w.Reason)
+	}
+	return out
+}
