@@ -85,7 +85,7 @@ func (t *telemetryPart) snapshot() any {
 	return s
 }
 
-// Publish, Prefix and LastAck make the current uplink the remote
+// Publish and Prefix make the current uplink the remote
 // component's session, across telemetry restarts.
 func (t *telemetryPart) Publish(ctx context.Context, topic string, retained bool, payload []byte) error {
 	up := t.up.Load()
@@ -98,13 +98,6 @@ func (t *telemetryPart) Publish(ctx context.Context, topic string, retained bool
 func (t *telemetryPart) Prefix() string {
 	c := t.cfg.Load()
 	return c.MQTT.TopicPrefix + "/" + c.Site
-}
-
-func (t *telemetryPart) LastAck() time.Time {
-	if up := t.up.Load(); up != nil {
-		return up.Snapshot().LastAck
-	}
-	return time.Time{}
 }
 
 // Emit appends an event or alarm to the store, to be sent to head office.

@@ -20,8 +20,6 @@ type Session interface {
 	Prefix() string
 	// Publish sends at QoS 1 and waits for the PUBACK; it fails offline.
 	Publish(ctx context.Context, topic string, retained bool, payload []byte) error
-	// LastAck is when the broker last acknowledged anything.
-	LastAck() time.Time
 }
 
 // Options build the remote component.
@@ -70,10 +68,9 @@ func New(opt Options) (*Component, error) {
 	c.cmds = &Commands{Verifier: v, Handlers: opt.Handlers, Audit: func(a Audit) { opt.Audit("command", a) }}
 	c.push = &ConfigPush{
 		Verifier: v, Applier: opt.Applier, Path: opt.ConfigPath, StateDir: opt.StateDir,
-		Window:     opt.Config.Remote.ConfirmWindow.D(),
-		AckedSince: func(t time.Time) bool { return opt.Session.LastAck().After(t) },
-		Report:     c.report,
-		Log:        opt.Log,
+		Window: opt.Config.Remote.ConfirmWindow.D(),
+		Report: c.report,
+		Log:    opt.Log,
 	}
 	return c, nil
 }

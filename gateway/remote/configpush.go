@@ -44,10 +44,12 @@ type DesiredArgs struct {
 }
 
 // ConfigPush applies configs from head office. A change that touches the
-// network is commit-confirmed: unless the broker acknowledges something
-// after it was applied, within Window, the previous config comes back by
-// itself. Only a confirmed config is written to Path, so a reboot during the
-// window boots the old one too.
+// network is commit-confirmed: once the change has had Settle to take
+// effect, the pending state is published again, and the broker's PUBACK of
+// that message confirms the new config still reaches head office. Without
+// one within Window the previous config comes back by itself. Only a
+// confirmed config is written to Path, so a reboot during the window boots
+// the old one too.
 type ConfigPush struct {
 	Verifier *Verifier
 	Applier  Applier
@@ -57,11 +59,11 @@ type ConfigPush struct {
 	// is not applied again on every reconnect.
 	StateDir string
 	Window   time.Duration
-	// AckedSince reports whether the broker acknowledged a message sent
-	// after t: proof that this config still reaches head office.
-	AckedSince func(t time.Time) bool
-	// Report publishes the retained state; an error (offline) is retried on
-	// every Tick until it goes through.
+	// Settle is how long a network change gets to take effect (routes,
+	// failover) before a PUBACK counts as confirmation. Default Window/4.
+	Settle time.Duration
+	// Report publishes the retained state and returns nil once the broker
+	// acknowledged it; an error (offline) is retried on every Tick.
 	Report func(Reported) error
 	Log    *slog.Logger
 
@@ -79,7 +81,8 @@ type pendingPush struct {
 }
 
 type pushState struct {
-	RolledBack int64 `json:"rolled_back"`
+	RolledBack int64  `json:"rolled_back"`
+	Reason     string `json:"reason"`
 }
 
 // Desired handles one message from …/config/desired.
@@ -136,8 +139,10 @@ func (p *ConfigPush) desired(payload []byte, running *config.Config) Reported {
 	case cfg.Version < running.Version:
 		return reject(cfg.Version, fmt.Sprintf("version: %d is not newer than the running %d", cfg.Version, running.Version))
 	case cfg.Version == p.loadState().RolledBack:
+		// The retained push again, after a reconnect: report the rollback
+		// as it happened instead of applying it again.
 		return Reported{Version: cfg.Version, State: StateRolledBack, Running: running.Version,
-			Reason: "this version was rolled back before; push a new version"}
+			Reason: p.loadState().Reason}
 	}
 	if err := p.Applier.Apply(cfg); err != nil {
 		_ = p.Applier.Apply(running)
@@ -171,8 +176,13 @@ func (p *ConfigPush) Tick() {
 	defer p.mu.Unlock()
 	if pp := p.pending; pp != nil {
 		now := p.Verifier.Now()
+		settle := p.Settle
+		if settle <= 0 {
+			settle = p.Window / 4
+		}
+		settled := now.Sub(pp.appliedAt) >= settle
 		switch {
-		case p.AckedSince(pp.appliedAt):
+		case settled && now.Sub(pp.appliedAt) < p.Window && p.Report(*p.last) == nil:
 			p.pending = nil
 			if err := p.commit(pp.yaml); err != nil {
 				p.Log.Error("confirmed config could not be saved; it runs until reboot", "err", err)
@@ -182,11 +192,11 @@ func (p *ConfigPush) Tick() {
 		case now.Sub(pp.appliedAt) >= p.Window:
 			p.pending = nil
 			err := p.Applier.Apply(pp.prev)
-			p.saveState(pushState{RolledBack: pp.cfg.Version})
-			reason := fmt.Sprintf("the broker was not reached within %s of applying it", p.Window)
+			reason := fmt.Sprintf("the broker was not reached within %s of applying it; push a new version to try again", p.Window)
 			if err != nil {
 				reason += "; restoring the previous config failed: " + err.Error()
 			}
+			p.saveState(pushState{RolledBack: pp.cfg.Version, Reason: reason})
 			p.Log.Warn("config push rolled back", "version", pp.cfg.Version, "reason", reason)
 			p.setReport(Reported{Version: pp.cfg.Version, State: StateRolledBack, Running: pp.prev.Version,
 				Reason: reason, At: now.UTC()})

@@ -209,16 +209,21 @@ func TestConfigPush(t *testing.T) {
 		path := filepath.Join(dir, "gatewayd.yaml")
 		os.WriteFile(path, config.Example, 0o640)
 		now := t0
-		acked := false
+		online := true
 		var reports []Reported
 		ap := &fakeApplier{running: base}
 		p := &ConfigPush{
 			Verifier: verifier(&now), Applier: ap, Path: path, StateDir: dir, Window: 2 * time.Minute,
-			AckedSince: func(time.Time) bool { return acked },
-			Report:     func(r Reported) error { reports = append(reports, r); return nil },
-			Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Report: func(r Reported) error {
+				if !online {
+					return errors.New("offline")
+				}
+				reports = append(reports, r)
+				return nil
+			},
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		}
-		return p, ap, &now, &reports, &acked
+		return p, ap, &now, &reports, &online
 	}
 	fileVersion := func(t *testing.T, p *ConfigPush) int64 {
 		c, err := config.Load(p.Path)
@@ -259,13 +264,16 @@ func TestConfigPush(t *testing.T) {
 		}
 	})
 	t.Run("network change confirmed by the broker", func(t *testing.T) {
-		p, ap, _, reports, acked := setup(t)
+		p, ap, now, reports, _ := setup(t)
 		r := p.Desired(push("d", yamlWith("version: 1", "version: 3", "rate_up: 20mbit", "rate_up: 30mbit")))
 		if r.State != StatePending || ap.running.Version != 3 || fileVersion(t, p) != 1 {
 			t.Fatalf("report %+v, running v%d, file v%d", r, ap.running.Version, fileVersion(t, p))
 		}
-		p.Tick()
-		*acked = true
+		p.Tick() // an ack before the change settled does not count
+		if p.Pending() != 3 {
+			t.Fatal("confirmed before the change had settled")
+		}
+		*now = now.Add(30 * time.Second)
 		p.Tick()
 		last := (*reports)[len(*reports)-1]
 		if last.State != StateApplied || fileVersion(t, p) != 3 || p.Pending() != 0 {
@@ -273,15 +281,18 @@ func TestConfigPush(t *testing.T) {
 		}
 	})
 	t.Run("network change rolled back without the broker", func(t *testing.T) {
-		p, ap, now, reports, _ := setup(t)
+		p, ap, now, reports, online := setup(t)
 		payload := push("e", yamlWith("version: 1", "version: 4", "interface: wan1", "interface: wanX"))
 		p.Desired(payload)
+		*online = false // the new config cut the link
 		*now = now.Add(119 * time.Second)
 		p.Tick()
 		if ap.running.Version != 4 {
 			t.Fatal("rolled back before the window ended")
 		}
 		*now = now.Add(time.Second)
+		p.Tick()
+		*online = true // the old config brought the link back
 		p.Tick()
 		last := (*reports)[len(*reports)-1]
 		if last.State != StateRolledBack || ap.running.Version != 1 || fileVersion(t, p) != 1 {
