@@ -20,14 +20,14 @@ import (
 // the payment host, the web server and the resolver). Every name carries
 // a per-run prefix and everything is removed in t.Cleanup.
 type lab struct {
-	t             *testing.T
+	t             testing.TB
 	prefix        string
 	posNS, gwNS   string
 	posIf, gwIf   string
 	posNSH, gwNSH netns.NsHandle
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "ip")
