@@ -35,6 +35,13 @@ type Options struct {
 	PasswordFile string
 	// Extra lines appended to mosquitto.conf.
 	Extra string
+	// NetNS runs the broker in that network namespace (ip netns exec);
+	// then Host must be an address there and Dial must reach it.
+	NetNS string
+	// Host is the listener address; default 127.0.0.1.
+	Host string
+	// Dial is how Start checks that the broker listens; default net.Dial.
+	Dial func(network, addr string) (net.Conn, error)
 }
 
 // Broker is one mosquitto process on 127.0.0.1 (restartable on the same port).
@@ -45,6 +52,7 @@ type Broker struct {
 	conf string
 	port int
 	tls  bool
+	o    Options
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -63,7 +71,15 @@ func Start(t testing.TB, o Options) *Broker {
 			testenv.Unavailable(t, "needs mosquitto (make deps installs it)")
 		}
 	}
-	b := &Broker{t: t, bin: bin, dir: t.TempDir(), tls: o.TLS != nil}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Dial == nil {
+		o.Dial = func(network, addr string) (net.Conn, error) {
+			return net.DialTimeout(network, addr, 200*time.Millisecond)
+		}
+	}
+	b := &Broker{t: t, bin: bin, dir: t.TempDir(), tls: o.TLS != nil, o: o}
 	t.Cleanup(b.Kill)
 	for attempt := 0; ; attempt++ {
 		b.port = freePort(t)
@@ -89,7 +105,7 @@ func freePort(t testing.TB) int {
 
 func (b *Broker) writeConf(o Options) {
 	var c bytes.Buffer
-	fmt.Fprintf(&c, "listener %d 127.0.0.1\n", b.port)
+	fmt.Fprintf(&c, "listener %d %s\n", b.port, b.o.Host)
 	if o.PasswordFile != "" {
 		fmt.Fprintf(&c, "allow_anonymous false\npassword_file %s\n", o.PasswordFile)
 	} else {
@@ -127,6 +143,10 @@ func (b *Broker) start() error {
 		return fmt.Errorf("already running")
 	}
 	cmd := exec.Command(b.bin, "-c", b.conf)
+	if b.o.NetNS != "" {
+		// ip netns exec execs mosquitto in place: the pid stays the broker's.
+		cmd = exec.Command("ip", "netns", "exec", b.o.NetNS, b.bin, "-c", b.conf)
+	}
 	log := &syncWriter{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -137,7 +157,7 @@ func (b *Broker) start() error {
 	go func() { werr = cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", b.Addr(), 200*time.Millisecond)
+		c, err := b.o.Dial("tcp", b.Addr())
 		if err == nil {
 			c.Close()
 			b.cmd, b.exited, b.log = cmd, exited, log
@@ -175,7 +195,7 @@ func (s *syncWriter) String() string {
 }
 
 // Addr is host:port of the listener.
-func (b *Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
+func (b *Broker) Addr() string { return net.JoinHostPort(b.o.Host, strconv.Itoa(b.port)) }
 
 // URL is the broker URL for a client: tcp:// or ssl://.
 func (b *Broker) URL() string {

@@ -2,6 +2,8 @@ package mqtttest
 
 import (
 	"crypto/tls"
+	"net"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -37,17 +39,20 @@ type SubscriberOptions struct {
 	// broker restarts (needs a broker with Persist).
 	Persistent bool
 	TLS        *tls.Config
+	// Dial, when set, opens the connection (plain TCP only), for a broker
+	// in a network namespace.
+	Dial func(network, addr string) (net.Conn, error)
 }
 
-// Subscribe connects to url and subscribes to filter at QoS 1; it keeps
+// Subscribe connects to the broker URL and subscribes to filter at QoS 1; it keeps
 // reconnecting until t ends.
-func Subscribe(t testing.TB, url, filter string, o SubscriberOptions) *Subscriber {
+func Subscribe(t testing.TB, broker, filter string, o SubscriberOptions) *Subscriber {
 	t.Helper()
 	if o.ClientID == "" {
 		o.ClientID = "mqtttest-sub"
 	}
 	s := &Subscriber{notify: make(chan struct{}, 1)}
-	opts := mqtt.NewClientOptions().AddBroker(url).SetClientID(o.ClientID).
+	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(o.ClientID).
 		SetCleanSession(!o.Persistent).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond).
 		SetOrderMatters(true).SetTLSConfig(o.TLS).
@@ -68,10 +73,15 @@ func Subscribe(t testing.TB, url, filter string, o SubscriberOptions) *Subscribe
 			default:
 			}
 		})
+	if o.Dial != nil {
+		opts.SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			return o.Dial("tcp", u.Host)
+		})
+	}
 	s.c = mqtt.NewClient(opts)
 	tok := s.c.Connect()
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscriber connect to %s: %v", url, tok.Error())
+		t.Fatalf("subscriber connect to %s: %v", broker, tok.Error())
 	}
 	// Wait for the SUBACK, so nothing published after this returns is missed.
 	st := s.c.Subscribe(filter, 1, nil)

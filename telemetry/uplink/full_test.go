@@ -4,7 +4,6 @@ package uplink
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -18,24 +17,6 @@ import (
 	"github.com/branchgw/branchgw/telemetry/mqtttest"
 	"github.com/branchgw/branchgw/telemetry/store"
 )
-
-// eventsOf returns the decoded records of the event stream.
-func eventsOf(t testing.TB, ta *tally) []map[string]any {
-	var out []map[string]any
-	for _, b := range ta.batches {
-		if b.Stream != store.EventStream {
-			continue
-		}
-		for _, r := range b.Records {
-			var m map[string]any
-			if err := json.Unmarshal(r.Data, &m); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // Issue 5: byte budget and a tiny tmpfs filled to ENOSPC: the process keeps
 // running, evicts by priority, the gap event reaches the subscriber.

@@ -227,3 +227,21 @@ func (p *producer) Stop() (last uint64, errs int) {
 	p.wg.Wait()
 	return p.last, p.errs
 }
+
+// eventsOf returns the decoded records of the event stream.
+func eventsOf(t testing.TB, ta *tally) []map[string]any {
+	var out []map[string]any
+	for _, b := range ta.batches {
+		if b.Stream != store.EventStream {
+			continue
+		}
+		for _, r := range b.Records {
+			var m map[string]any
+			if err := json.Unmarshal(r.Data, &m); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}

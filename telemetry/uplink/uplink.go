@@ -8,10 +8,12 @@ package uplink
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -58,6 +60,10 @@ type Deps struct {
 	// Linger is how long live bulk records wait to fill a batch
 	// (default 500ms); alarms and status never wait.
 	Linger time.Duration
+	// Dial, when set, opens the TCP connection to the broker (to bind it
+	// to a WAN, or reach a broker in a test's network namespace); TLS is
+	// still done by the uplink.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Uplink is the MQTT session. Build it with New, run it with Run.
@@ -164,12 +170,29 @@ func (u *Uplink) clientOptions(mc config.MQTT) (*mqtt.ClientOptions, error) {
 		}
 		o.SetPassword(strings.TrimRight(string(b), "\r\n"))
 	}
+	var tc *tls.Config
 	if tlsSchemes[bu.Scheme] {
-		tc, err := tlsConfig(mc.TLS, bu)
+		tc, err = tlsConfig(mc.TLS, bu)
 		if err != nil {
 			return nil, fmt.Errorf("uplink: %w", err)
 		}
 		o.SetTLSConfig(tc)
+	}
+	if dial := u.deps.Dial; dial != nil {
+		o.SetCustomOpenConnectionFn(func(bu *url.URL, co mqtt.ClientOptions) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), co.ConnectTimeout)
+			defer cancel()
+			c, err := dial(ctx, "tcp", bu.Host)
+			if err != nil || tc == nil {
+				return c, err
+			}
+			tlsConn := tls.Client(c, tc)
+			if err := tlsConn.HandshakeContext(ctx); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return tlsConn, nil
+		})
 	}
 	return o, nil
 }
