@@ -10,6 +10,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,7 +21,7 @@ type kernel struct {
 }
 
 func (k kernel) conn() (*nftables.Conn, error) {
-	var opts []nftables.ConnOption
+	opts := []nftables.ConnOption{nftables.WithSockOptions(bigBuffers)}
 	if k.netns != 0 {
 		opts = append(opts, nftables.WithNetNSFd(k.netns))
 	}
@@ -29,6 +30,32 @@ func (k kernel) conn() (*nftables.Conn, error) {
 		return nil, fmt.Errorf("nftables: open netlink: %w", err)
 	}
 	return c, nil
+}
+
+// socketBuffer is the netlink socket's send and receive buffer. A batch
+// gets one ack per message; with the default 208 KiB receive buffer the
+// kernel runs out of room (ENOBUFS) at a few hundred rules.
+const socketBuffer = 4 << 20
+
+// bigBuffers raises both buffers past the sysctl limits (we hold
+// CAP_NET_ADMIN anyway, nf_tables needs it), falling back to the capped
+// sizes without it.
+func bigBuffers(c *netlink.Conn) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		for _, opt := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt[0], socketBuffer); e != nil {
+				if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt[1], socketBuffer); e != nil {
+					serr = e
+				}
+			}
+		}
+	})
+	return errors.Join(err, serr)
 }
 
 func table(name string) *nftables.Table {
