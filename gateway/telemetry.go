@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/fleet"
 	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/gateway/version"
 	"github.com/branchgw/branchgw/telemetry/store"
@@ -57,7 +58,31 @@ func (t *telemetryPart) Run(ctx context.Context) error {
 	}
 	t.up.Store(up)
 	defer t.up.Store(nil)
+	go t.reportStatus(ctx, st, up)
 	return up.Run(ctx)
+}
+
+// statusEvery is how often a status record goes to head office's fleet view.
+const statusEvery = 30 * time.Second
+
+// reportStatus appends a status record at start and then periodically.
+func (t *telemetryPart) reportStatus(ctx context.Context, st *store.Store, up *uplink.Uplink) {
+	tick := time.NewTicker(statusEvery)
+	defer tick.Stop()
+	for {
+		rec := fleet.StatusRecord{ConfigVersion: t.g.Config().Version, Backlog: up.Snapshot().BacklogRecords}
+		b, _ := json.Marshal(rec)
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if _, err := st.Append(actx, store.StatusStream, b); err != nil && ctx.Err() == nil {
+			t.g.log.Warn("status record not stored", "err", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Reload restarts the link when its settings changed; the store and uplink

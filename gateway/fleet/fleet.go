@@ -1,0 +1,301 @@
+// Package fleet is head office's side of the MQTT contract: it watches every
+// site under a topic prefix (online/offline from the retained status, the
+// latest status record, the config report), sends signed commands and waits
+// for their responses, and pushes configs. `gwctl fleet` is its front end.
+package fleet
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/branchgw/branchgw/gateway/remote"
+)
+
+// Site is what head office knows of one store.
+type Site struct {
+	Site      string    `json:"site"`
+	Online    bool      `json:"online"`
+	Gateway   string    `json:"gateway,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	Boot      string    `json:"boot,omitempty"`
+	ActiveWAN string    `json:"active_wan,omitempty"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	// From the latest record on …/telemetry/status.
+	Backlog       int64  `json:"backlog_records"`
+	POSHealth     string `json:"pos_health,omitempty"`
+	ConfigVersion int64  `json:"config_version"`
+	// From …/config/reported.
+	ConfigState string `json:"config_state,omitempty"`
+}
+
+// Options connect head office to the broker.
+type Options struct {
+	Broker   string // tcp://, ssl://, mqtts://
+	Prefix   string // default branchgw
+	ClientID string
+	Username string
+	Password string
+	TLS      *tls.Config
+}
+
+// Fleet is a live view of every site.
+type Fleet struct {
+	c      mqtt.Client
+	prefix string
+
+	mu      sync.Mutex
+	sites   map[string]*Site
+	waiters map[string]chan []byte // response topic + id -> waiter
+	changed chan struct{}
+}
+
+// StatusRecord is what a gateway appends to its status stream periodically;
+// the fleet view shows the latest one.
+type StatusRecord struct {
+	ActiveWAN     string `json:"active_wan"`
+	Backlog       int64  `json:"backlog_records"`
+	POSHealth     string `json:"pos_health"`
+	ConfigVersion int64  `json:"config_version"`
+}
+
+// Connect subscribes to every site's status, status records, config reports
+// and command responses.
+func Connect(ctx context.Context, o Options) (*Fleet, error) {
+	if o.Prefix == "" {
+		o.Prefix = "branchgw"
+	}
+	if o.ClientID == "" {
+		o.ClientID = "branchgw-headoffice-" + randomID()
+	}
+	f := &Fleet{prefix: o.Prefix, sites: map[string]*Site{}, waiters: map[string]chan []byte{}, changed: make(chan struct{}, 1)}
+	opts := mqtt.NewClientOptions().AddBroker(o.Broker).SetClientID(o.ClientID).
+		SetUsername(o.Username).SetPassword(o.Password).SetTLSConfig(o.TLS).
+		SetCleanSession(true).SetAutoReconnect(true).SetOrderMatters(false).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			for _, filter := range []string{"/+/status", "/+/telemetry/status", "/+/config/reported", "/+/cmd/+/resp"} {
+				c.Subscribe(o.Prefix+filter, 1, f.onMessage)
+			}
+		})
+	f.c = mqtt.NewClient(opts)
+	tok := f.c.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return nil, fmt.Errorf("fleet: connecting to %s: %w", o.Broker, err)
+		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return f, nil
+}
+
+// Close disconnects.
+func (f *Fleet) Close() { f.c.Disconnect(250) }
+
+func randomID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// onMessage sorts one message into the site table or to a waiting command.
+func (f *Fleet) onMessage(_ mqtt.Client, m mqtt.Message) {
+	rest, ok := strings.CutPrefix(m.Topic(), f.prefix+"/")
+	if !ok {
+		return
+	}
+	site, kind, ok := strings.Cut(rest, "/")
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.site(site)
+	switch {
+	case kind == "status":
+		var st struct {
+			State, Gateway, Boot, Version string
+			ActiveWAN                     string `json:"active_wan"`
+		}
+		if json.Unmarshal(m.Payload(), &st) != nil {
+			return
+		}
+		s.Online, s.Gateway, s.Boot, s.Version = st.State == "online", st.Gateway, st.Boot, st.Version
+		if st.ActiveWAN != "" {
+			s.ActiveWAN = st.ActiveWAN
+		}
+	case kind == "telemetry/status":
+		var b struct {
+			Records []struct {
+				Data StatusRecord `json:"data"`
+			} `json:"records"`
+		}
+		if json.Unmarshal(m.Payload(), &b) != nil || len(b.Records) == 0 {
+			return
+		}
+		r := b.Records[len(b.Records)-1].Data
+		s.Backlog, s.POSHealth, s.ConfigVersion = r.Backlog, r.POSHealth, r.ConfigVersion
+		if r.ActiveWAN != "" {
+			s.ActiveWAN = r.ActiveWAN
+		}
+	case kind == "config/reported":
+		var r remote.Reported
+		if json.Unmarshal(m.Payload(), &r) != nil {
+			return
+		}
+		s.ConfigState = fmt.Sprintf("v%d %s", r.Version, r.State)
+		s.ConfigVersion = r.Running
+		f.deliver(m.Topic(), "config", m.Payload())
+	case strings.HasPrefix(kind, "cmd/") && strings.HasSuffix(kind, "/resp"):
+		var r remote.Response
+		if json.Unmarshal(m.Payload(), &r) == nil {
+			f.deliver(m.Topic(), r.ID, m.Payload())
+		}
+		return
+	default:
+		return
+	}
+	s.LastSeen = time.Now()
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
+}
+
+func (f *Fleet) site(name string) *Site {
+	s, ok := f.sites[name]
+	if !ok {
+		s = &Site{Site: name}
+		f.sites[name] = s
+	}
+	return s
+}
+
+func (f *Fleet) deliver(topic, id string, payload []byte) {
+	if ch, ok := f.waiters[topic+"#"+id]; ok {
+		select {
+		case ch <- append([]byte(nil), payload...):
+		default:
+		}
+	}
+}
+
+// Sites returns every known site, sorted by name.
+func (f *Fleet) Sites() []Site {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Site, 0, len(f.sites))
+	for _, s := range f.sites {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b Site) int { return strings.Compare(a.Site, b.Site) })
+	return out
+}
+
+// Changed signals (coalesced) that the site table changed.
+func (f *Fleet) Changed() <-chan struct{} { return f.changed }
+
+func (f *Fleet) wait(topic, id string) (chan []byte, func()) {
+	ch := make(chan []byte, 4)
+	f.mu.Lock()
+	f.waiters[topic+"#"+id] = ch
+	f.mu.Unlock()
+	return ch, func() {
+		f.mu.Lock()
+		delete(f.waiters, topic+"#"+id)
+		f.mu.Unlock()
+	}
+}
+
+// ErrNoResponse is returned when a site did not answer in time.
+var ErrNoResponse = errors.New("no response (site offline or command lost)")
+
+// Send signs a command for site, publishes it and waits for the response.
+func (f *Fleet) Send(ctx context.Context, key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) (remote.Response, error) {
+	body := remote.Body{ID: randomID(), Site: site, Name: name, Expires: time.Now().Add(ttl).UTC(), Args: args}
+	payload, err := remote.Sign(key, body)
+	if err != nil {
+		return remote.Response{}, err
+	}
+	topic := fmt.Sprintf("%s/%s/cmd/%s", f.prefix, site, name)
+	ch, done := f.wait(topic+"/resp", body.ID)
+	defer done()
+	if tok := f.c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return remote.Response{}, fmt.Errorf("fleet: publish %s: %v", topic, tok.Error())
+	}
+	select {
+	case b := <-ch:
+		var r remote.Response
+		err := json.Unmarshal(b, &r)
+		return r, err
+	case <-ctx.Done():
+		return remote.Response{}, ErrNoResponse
+	}
+}
+
+// PushConfig publishes a signed, retained desired config to each site and
+// waits for each final report (applied, rejected or rolled back). yamlFor
+// gives the YAML for one site (the file with that site's id).
+func (f *Fleet) PushConfig(ctx context.Context, key ed25519.PrivateKey, sites []string, yamlFor func(site string) (string, error)) map[string]remote.Reported {
+	results := map[string]remote.Reported{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, site := range sites {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := f.pushOne(ctx, key, site, yamlFor)
+			mu.Lock()
+			results[site] = r
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func (f *Fleet) pushOne(ctx context.Context, key ed25519.PrivateKey, site string, yamlFor func(string) (string, error)) remote.Reported {
+	fail := func(msg string) remote.Reported {
+		return remote.Reported{State: "not-delivered", Errors: []string{msg}}
+	}
+	y, err := yamlFor(site)
+	if err != nil {
+		return fail(err.Error())
+	}
+	args, _ := json.Marshal(remote.DesiredArgs{Config: y})
+	payload, err := remote.Sign(key, remote.Body{ID: randomID(), Site: site, Name: "config", Args: args})
+	if err != nil {
+		return fail(err.Error())
+	}
+	reported := fmt.Sprintf("%s/%s/config/reported", f.prefix, site)
+	ch, done := f.wait(reported, "config")
+	defer done()
+	if tok := f.c.Publish(fmt.Sprintf("%s/%s/config/desired", f.prefix, site), 1, true, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return fail(fmt.Sprintf("publish: %v", tok.Error()))
+	}
+	sent := time.Now().Add(-time.Second)
+	for {
+		select {
+		case b := <-ch:
+			var r remote.Reported
+			if json.Unmarshal(b, &r) != nil || r.At.Before(sent) || r.State == remote.StatePending {
+				continue // an older retained report, or not final yet
+			}
+			return r
+		case <-ctx.Done():
+			return fail("no final report in time (site offline?)")
+		}
+	}
+}
