@@ -47,65 +47,8 @@ const (
 // a connection to a host off its allowlist, a DNS query to a stray
 // resolver, and a new device announces itself on the POS subnet.
 func TestLiveCapture(t *testing.T) {
-	l := newLab(t)
-	l.ip("-n", l.posNS, "link", "set", l.posIf, "address", liveTillMAC)
-	l.ip("-n", l.gwNS, "link", "set", l.gwIf, "address", liveGwMAC)
-	// No GSO: the stack hands the veth one MSS per packet, as a real NIC
-	// puts them on the wire, so the ClientHello really is split.
-	l.ip("-n", l.posNS, "link", "set", l.posIf, "gso_max_segs", "1")
-	l.ip("-n", l.gwNS, "link", "set", l.gwIf, "gso_max_segs", "1")
-	l.ip("-n", l.posNS, "addr", "add", liveTill+"/24", "dev", l.posIf)
-	l.ip("-n", l.gwNS, "addr", "add", liveGw+"/24", "dev", l.gwIf)
-	for _, a := range []string{livePay, liveWeb, liveSocial, liveRogueNS} {
-		l.ip("-n", l.gwNS, "addr", "add", a+"/32", "dev", l.gwIf)
-	}
-	l.ip("-n", l.posNS, "link", "set", l.posIf, "up")
-	l.ip("-n", l.gwNS, "link", "set", l.gwIf, "up")
-	l.ip("-n", l.posNS, "route", "add", "192.0.2.0/24", "dev", l.posIf)
-
-	servers := startServers(t, l)
-
-	// The inspector, capturing on the gateway's LAN side.
-	cfg := config.Defaults()
-	cfg.LAN = config.LAN{Interface: l.gwIf, Address: liveGw + "/24"}
-	cfg.Inspect.Interface = l.gwIf
-	cfg.Zones = []config.Zone{{Name: "pos", Subnet: "198.18.10.0/26"}}
-	cfg.POS.Devices = []config.POSDevice{{Name: "till-1", MAC: liveTillMAC, IP: liveTill}}
-	cfg.POS.PaymentDomains = []string{"pay.lab.example", "*.acquirer.lab.example"}
-	var mu sync.Mutex
-	var alarms []Alarm
-	var payment []netip.Addr
-	opened := make(chan *AFPacket, 1)
-	gwMAC, _ := net.ParseMAC(liveGwMAC)
-	in, err := New(ConfigFrom(&cfg), nil, Deps{
-		OnAlarm: func(a Alarm) { mu.Lock(); alarms = append(alarms, a); mu.Unlock() },
-		Payment: PaymentSinkFunc(func(ips []netip.Addr) { mu.Lock(); payment = ips; mu.Unlock() }),
-		Open: func() (Source, error) {
-			var src *AFPacket
-			err := l.in(l.gwNSH, func() (err error) {
-				src, err = OpenAFPacket(l.gwIf, 50*time.Millisecond)
-				return err
-			})
-			if err == nil {
-				opened <- src
-			}
-			return src, err
-		},
-		SelfMACs:      []net.HardwareAddr{gwMAC},
-		SnapshotEvery: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- in.Run(ctx) }()
-	select {
-	case <-opened:
-	case err := <-done:
-		t.Fatalf("Run: %v", err)
-	}
+	lr := startLive(t, nil)
+	l, servers, in := lr.lab, lr.servers, lr.in
 
 	// The terminal's traffic.
 	if got := dnsQuery(t, l, liveGw, "pay.lab.example"); got != livePay {
@@ -124,9 +67,9 @@ func TestLiveCapture(t *testing.T) {
 	var s *Snapshot
 	waitFor(t, 15*time.Second, func() bool {
 		s = in.Snapshot()
-		mu.Lock()
-		defer mu.Unlock()
-		return len(s.POS) == 1 && s.POS[0].Handshakes >= 4 && len(alarms) >= 3 && namedFlows(s) >= 6
+		lr.mu.Lock()
+		defer lr.mu.Unlock()
+		return len(s.POS) == 1 && s.POS[0].Handshakes >= 4 && len(lr.alarms) >= 3 && namedFlows(s) >= 6
 	})
 
 	names := map[string]Flow{}
@@ -164,7 +107,8 @@ func TestLiveCapture(t *testing.T) {
 	if till == nil || till.Vendor != "Verifone" || till.Terminal != "till-1" || !slices.Contains(till.IPs, netip.MustParseAddr(liveTill)) {
 		t.Errorf("terminal device %+v in %+v", till, s.Devices)
 	}
-	mu.Lock()
+	lr.mu.Lock()
+	alarms, payment := lr.alarms, lr.payment
 	has := func(k AlarmKind, match func(Alarm) bool) {
 		for _, a := range alarms {
 			if a.Kind == k && match(a) {
@@ -184,15 +128,15 @@ func TestLiveCapture(t *testing.T) {
 	if !slices.Contains(payment, netip.MustParseAddr(livePay)) {
 		t.Errorf("payment set %v", payment)
 	}
-	mu.Unlock()
+	lr.mu.Unlock()
 	t.Logf("capture: %+v; decode: %+v; terminal: handshakes %d avg %v", s.Capture, s.Decode, p.Handshakes, p.AvgHS)
 
 	// Clean shutdown: Run notices the cancel at its next poll timeout.
-	cancel()
+	lr.cancel()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Run: %v", err)
+	case <-lr.done:
+		if lr.runErr != nil {
+			t.Errorf("Run: %v", lr.runErr)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
@@ -200,6 +144,98 @@ func TestLiveCapture(t *testing.T) {
 	if c := in.Snapshot().Capture; c.Packets == 0 || c.Interface != l.gwIf {
 		t.Errorf("capture stats %+v", c)
 	}
+}
+
+// liveRig is the lab with its servers and an inspector running on the
+// gateway's LAN side.
+type liveRig struct {
+	lab     *lab
+	servers *labServers
+	in      *Inspector
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when Run returned
+	runErr  error
+
+	mu      sync.Mutex
+	alarms  []Alarm
+	payment []netip.Addr
+}
+
+func startLive(t *testing.T, mutate func(*config.Config)) *liveRig {
+	l := newLab(t)
+	l.ip("-n", l.posNS, "link", "set", l.posIf, "address", liveTillMAC)
+	l.ip("-n", l.gwNS, "link", "set", l.gwIf, "address", liveGwMAC)
+	// No GSO: the stack hands the veth one MSS per packet, as a real NIC
+	// puts them on the wire, so the ClientHello really is split.
+	l.ip("-n", l.posNS, "link", "set", l.posIf, "gso_max_segs", "1")
+	l.ip("-n", l.gwNS, "link", "set", l.gwIf, "gso_max_segs", "1")
+	l.ip("-n", l.posNS, "addr", "add", liveTill+"/24", "dev", l.posIf)
+	l.ip("-n", l.gwNS, "addr", "add", liveGw+"/24", "dev", l.gwIf)
+	for _, a := range []string{livePay, liveWeb, liveSocial, liveRogueNS} {
+		l.ip("-n", l.gwNS, "addr", "add", a+"/32", "dev", l.gwIf)
+	}
+	l.ip("-n", l.posNS, "link", "set", l.posIf, "up")
+	l.ip("-n", l.gwNS, "link", "set", l.gwIf, "up")
+	l.ip("-n", l.posNS, "route", "add", "192.0.2.0/24", "dev", l.posIf)
+
+	lr := &liveRig{lab: l, servers: startServers(t, l), done: make(chan struct{})}
+	cfg := config.Defaults()
+	cfg.LAN = config.LAN{Interface: l.gwIf, Address: liveGw + "/24"}
+	cfg.Inspect.Interface = l.gwIf
+	cfg.Zones = []config.Zone{{Name: "pos", Subnet: "198.18.10.0/26"}}
+	cfg.POS.Devices = []config.POSDevice{{Name: "till-1", MAC: liveTillMAC, IP: liveTill}}
+	cfg.POS.PaymentDomains = []string{"pay.lab.example", "*.acquirer.lab.example"}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	opened := make(chan struct{}, 1)
+	gwMAC, _ := net.ParseMAC(liveGwMAC)
+	in, err := New(ConfigFrom(&cfg), nil, Deps{
+		OnAlarm: func(a Alarm) { lr.mu.Lock(); lr.alarms = append(lr.alarms, a); lr.mu.Unlock() },
+		Payment: PaymentSinkFunc(func(ips []netip.Addr) { lr.mu.Lock(); lr.payment = ips; lr.mu.Unlock() }),
+		Open: func() (Source, error) {
+			var src *AFPacket
+			err := l.in(l.gwNSH, func() (err error) {
+				src, err = OpenAFPacket(l.gwIf, 50*time.Millisecond)
+				return err
+			})
+			if err == nil {
+				opened <- struct{}{}
+			}
+			return src, err
+		},
+		SelfMACs:      []net.HardwareAddr{gwMAC},
+		SnapshotEvery: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr.in = in
+	ctx, cancel := context.WithCancel(context.Background())
+	lr.cancel = cancel
+	go func() { lr.runErr = in.Run(ctx); close(lr.done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-lr.done
+	})
+	select {
+	case <-opened:
+	case <-lr.done:
+		t.Fatalf("Run: %v", lr.runErr)
+	}
+	return lr
+}
+
+func (lr *liveRig) alarmsOf(k AlarmKind) []Alarm {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	var out []Alarm
+	for _, a := range lr.alarms {
+		if a.Kind == k {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func namedFlows(s *Snapshot) int {
@@ -256,8 +292,8 @@ func startServers(t *testing.T, l *lab) *labServers {
 			go func() {
 				defer c.Close()
 				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err == nil && line == "ping\n" {
+				// Any line (a ping, or a bulk upload ending in a newline) gets a pong.
+				if _, err := bufio.NewReader(c).ReadString('\n'); err == nil {
 					_, _ = io.WriteString(c, "pong\n")
 				}
 			}()
@@ -296,7 +332,7 @@ func dial(t *testing.T, l *lab, addr string, mss int) net.Conn {
 	t.Helper()
 	var c net.Conn
 	err := l.in(l.posNSH, func() (err error) {
-		d := net.Dialer{Timeout: 5 * time.Second}
+		d := net.Dialer{Timeout: 30 * time.Second}
 		if mss > 0 {
 			d.Control = func(_, _ string, rc syscall.RawConn) error {
 				var serr error
@@ -316,9 +352,17 @@ func dial(t *testing.T, l *lab, addr string, mss int) net.Conn {
 
 func tlsPing(t *testing.T, l *lab, s *labServers, ip, sni string, mss int) {
 	t.Helper()
+	tlsSend(t, l, s, ip, sni, mss, "ping\n")
+}
+
+// tlsSend makes one TLS 1.3 connection, sends msg (ending in a newline)
+// and waits for the server's pong.
+func tlsSend(t *testing.T, l *lab, s *labServers, ip, sni string, mss int, msg string) {
+	t.Helper()
 	c := tls.Client(dial(t, l, ip+":443", mss), &tls.Config{ServerName: sni, RootCAs: s.roots, MinVersion: tls.VersionTLS13})
 	defer c.Close()
-	if _, err := io.WriteString(c, "ping\n"); err != nil {
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, msg); err != nil {
 		t.Fatalf("tls %s: %v", sni, err)
 	}
 	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "pong\n" {
