@@ -32,6 +32,7 @@ commands:
   restart <component>    restart one component
   hash-password          read a password on stdin, print its hash for
                          web.technician_password_hash
+  fleet ...              head office: every site over MQTT (gwctl fleet -h)
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -48,6 +49,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = call(*socket, http.MethodGet, "/api/v1/status", stdout)
 	case cmd == "restart" && fs.NArg() == 2:
 		err = call(*socket, http.MethodPost, "/api/v1/components/"+fs.Arg(1)+"/restart", stdout)
+	case cmd == "fleet":
+		return runFleet(fs.Args()[1:], stdout, stderr)
 	case cmd == "hash-password" && fs.NArg() == 1:
 		err = hashPassword(stdin, stdout)
 	default:
