@@ -33,13 +33,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	check := fs.Bool("check-config", false, "validate the config file and exit")
 	showVersion := fs.Bool("version", false, "print version and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: gatewayd [-config FILE] [-check-config] [-version]\n")
+		fmt.Fprintf(stderr, "usage: gatewayd [-config FILE] [-check-config] [-version] [cleanup]\n\n"+
+			"cleanup removes the routes, rules, qdiscs, nftables tables and socket the daemon owns\n"+
+			"(systemd runs it after every stop).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 {
+	cleanup := fs.NArg() == 1 && fs.Arg(0) == "cleanup"
+	if fs.NArg() > 0 && !cleanup {
 		fmt.Fprintf(stderr, "gatewayd: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
@@ -52,6 +55,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
+	}
+	if cleanup {
+		log := newLogger(cfg.Log.Format, new(slog.LevelVar), stderr)
+		if err := gateway.Cleanup(cfg, log); err != nil {
+			return 1
+		}
+		return 0
 	}
 	if *check {
 		fmt.Fprintf(stdout, "%s: OK (site %s, %d WANs, %d zones)\n", *configPath, cfg.Site, len(cfg.WAN), len(cfg.Zones))

@@ -241,3 +241,21 @@ func readVmRSS(pid int) (int, error) {
 	}
 	return 0, io.EOF
 }
+
+// TestCleanup is what systemd's ExecStopPost runs after a crash: it removes
+// what the daemon left behind, and is fine to run twice.
+func TestCleanup(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := labConfig(t, dir)
+	sock := filepath.Join(dir, "gw.sock")
+	os.WriteFile(sock, nil, 0o600) // left by a killed daemon
+	for range 2 {
+		var out, errb bytes.Buffer
+		if code := run([]string{"-config", cfgPath, "cleanup"}, &out, &errb); code != 0 {
+			t.Fatalf("cleanup: exit %d: %s", code, errb.String())
+		}
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket still there: %v", err)
+	}
+}
