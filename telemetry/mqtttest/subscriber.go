@@ -2,6 +2,7 @@ package mqtttest
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/url"
 	"sync"
@@ -114,4 +115,14 @@ func (s *Subscriber) WaitFor(timeout time.Duration, cond func([]Message) bool) b
 			return cond(s.Messages())
 		}
 	}
+}
+
+// Publish sends a message at QoS 1 from the subscriber's connection (head
+// office sending a command) and waits for the PUBACK.
+func (s *Subscriber) Publish(topic string, payload []byte) error {
+	t := s.c.Publish(topic, 1, false, payload)
+	if !t.WaitTimeout(10 * time.Second) {
+		return fmt.Errorf("publish %s: no PUBACK in 10s", topic)
+	}
+	return t.Error()
 }

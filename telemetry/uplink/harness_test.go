@@ -53,7 +53,7 @@ type rig struct {
 	events chan Event
 }
 
-func startRig(t testing.TB, m config.MQTT, tc config.Telemetry, d Deps) *rig {
+func startRig(t testing.TB, m config.MQTT, tc config.Telemetry, d Deps, before ...func(*Uplink)) *rig {
 	t.Helper()
 	if d.Identity.Site == "" {
 		d.Identity = Identity{Site: testSite, GatewayID: testSite, BootID: "boot-1", Version: "test"}
@@ -81,6 +81,9 @@ func startRig(t testing.TB, m config.MQTT, tc config.Telemetry, d Deps) *rig {
 		t.Fatal(err)
 	}
 	r.up = u
+	for _, f := range before {
+		f(u)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- u.Run(ctx) }()

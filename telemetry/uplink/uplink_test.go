@@ -111,3 +111,53 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	t.Logf("outage %s: %d records, backlog at restart %d, %d sent as historical, %d duplicates (window %d), %d reconnects",
 		outage, last, backlog, historical, ta.dupRecords, window, r.up.Snapshot().Reconnects)
 }
+
+func TestNoBrokerKeepsTelemetryLocal(t *testing.T) {
+	m, tc := testConfigs(t, "")
+	r := startRig(t, m, tc, Deps{})
+	if _, err := r.store.Append(context.Background(), "flows", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.up.Snapshot(); s.Enabled || s.Connected {
+		t.Fatalf("snapshot %+v", s)
+	}
+	if err := r.up.Publish(context.Background(), "x", false, nil); err != ErrNotConnected {
+		t.Fatalf("Publish without a broker: %v", err)
+	}
+	r.stop()
+}
+
+// gateway/remote's path: commands arrive on the persistent session, and
+// responses go out on it.
+func TestHandleAndPublish(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sub := mqtttest.Subscribe(t, b.URL(), "branchgw/+/cmd/+/resp", mqtttest.SubscriberOptions{})
+	m, tc := testConfigs(t, b.URL())
+	got := make(chan string, 1)
+	r := startRig(t, m, tc, Deps{}, func(u *Uplink) {
+		u.Handle(u.Prefix()+"/cmd/+", func(topic string, payload []byte) {
+			select {
+			case got <- topic + " " + string(payload):
+			default:
+			}
+		})
+	})
+	r.waitSnapshot(10*time.Second, "connected", func(s *Snapshot) bool { return s.Connected })
+	if err := sub.Publish("branchgw/"+testSite+"/cmd/ping", []byte(`{"id":"1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "branchgw/"+testSite+`/cmd/ping {"id":"1"}` {
+			t.Fatalf("handler got %q", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("command did not reach the handler")
+	}
+	if err := r.up.Publish(context.Background(), r.up.Prefix()+"/cmd/ping/resp", false, []byte(`{"id":"1","ok":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !sub.WaitFor(10*time.Second, func(ms []mqtttest.Message) bool { return len(ms) == 1 }) {
+		t.Fatal("response did not arrive")
+	}
+}
