@@ -9,17 +9,27 @@ import (
 	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/gateway/version"
 	"github.com/branchgw/branchgw/gateway/web"
+	"github.com/branchgw/branchgw/netctl/wan"
 )
+
+// namedWAN gives the WAN manager its component name.
+type namedWAN struct{ *wan.Manager }
+
+func (namedWAN) Name() string { return "wan" }
 
 // buildParts wires the daemon's components from the config. Each subsystem
 // gets its config section, the logger and the few dependencies it needs.
-func buildParts(cfg *config.Config, g *Gateway, configPath string) ([]Part, error) {
+func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 	deps := web.Deps{
 		Logger:   g.log,
 		Snapshot: func() any { return g.Snapshot() },
+		Config:   g.Config,
 		// g.sup exists by the time a request arrives.
-		Restart: func(ctx context.Context, name string) error { return g.sup.Restart(ctx, name) },
+		Actions: web.ActionFuncs{
+			RestartFunc: func(ctx context.Context, name string) error { return g.sup.Restart(ctx, name) },
+		},
 	}
+	webSock, webLAN := web.New(cfg.Web, deps)
 	tp := &telemetryPart{g: g}
 	tp.cfg.Store(cfg)
 	g.telemetry = tp
@@ -28,7 +38,7 @@ func buildParts(cfg *config.Config, g *Gateway, configPath string) ([]Part, erro
 		Session:    tp,
 		Applier:    applier{g},
 		Handlers:   g.commandHandlers(),
-		ConfigPath: configPath,
+		ConfigPath: opt.ConfigPath,
 		StateDir:   filepath.Dir(cfg.Telemetry.StorePath),
 		Audit:      func(kind string, v any) { g.Emit("event", map[string]any{"kind": kind + "_audit", "detail": v}) },
 		Log:        g.log.With("component", "remote"),
@@ -37,12 +47,24 @@ func buildParts(cfg *config.Config, g *Gateway, configPath string) ([]Part, erro
 		return nil, err
 	}
 	tp.remote = rc
-	return []Part{
-		{Component: web.NewSocket(cfg.Web, deps)},
-		{Component: web.NewLAN(cfg.Web, deps)},
+	parts := []Part{
+		{Component: webSock},
+		{Component: webLAN},
 		{Component: tp, Snapshot: tp.snapshot},
 		{Component: rc, Snapshot: func() any { return map[string]int64{"config_pending_version": rc.PendingVersion()} }},
-	}, nil
+	}
+	if opt.WithoutNetwork {
+		return parts, nil
+	}
+	wm, err := wan.New(cfg.WAN, cfg.Failover, g.log.With("component", "wan"), wan.Options{
+		OnEvent: func(e wan.Event) { g.Emit("event", e) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.wan = wm
+	parts = append(parts, Part{Component: namedWAN{wm}, Snapshot: func() any { return wm.Snapshot() }})
+	return parts, nil
 }
 
 // applier lets a config push reload the daemon.

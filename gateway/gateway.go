@@ -15,6 +15,7 @@ import (
 
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/gateway/version"
+	"github.com/branchgw/branchgw/netctl/wan"
 )
 
 // Part is a supervised component and, if it has one, its snapshot.
@@ -40,6 +41,10 @@ type Options struct {
 	Parts []Part
 	// ConfigPath is the config file; confirmed config pushes replace it.
 	ConfigPath string
+	// WithoutNetwork leaves out the components that change the kernel's
+	// network state (WAN routing, QoS, zones, capture): for tests that run
+	// the daemon outside a lab namespace, which must not touch the host.
+	WithoutNetwork bool
 	// Tick overrides the supervisor tick (tests); default: half the systemd
 	// watchdog interval, or 1 s.
 	Tick time.Duration
@@ -59,6 +64,16 @@ type Gateway struct {
 	loaded  atomic.Pointer[time.Time]
 	// telemetry is the head-office link, for Emit; nil in tests with Parts.
 	telemetry *telemetryPart
+	// wan picks the active uplink; nil in tests with Parts.
+	wan *wan.Manager
+}
+
+// ActiveWAN names the WAN new connections use, or "" when unknown.
+func (g *Gateway) ActiveWAN() string {
+	if g.wan == nil {
+		return ""
+	}
+	return g.wan.Snapshot().Active
 }
 
 // Snapshot is the whole daemon's state at one moment, for the status page,
@@ -104,7 +119,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	g.setConfig(cfg)
 	g.parts = opt.Parts
 	if g.parts == nil {
-		parts, err := buildParts(cfg, g, opt.ConfigPath)
+		parts, err := buildParts(cfg, g, opt)
 		if err != nil {
 			return nil, err
 		}
@@ -222,6 +237,9 @@ func (g *Gateway) StatusLine() string {
 		}
 	}
 	s := fmt.Sprintf("%s: %d/%d components running", g.Config().Site, up, len(hs))
+	if a := g.ActiveWAN(); a != "" {
+		s += "; active " + a
+	}
 	if len(bad) > 0 {
 		s += "; " + strings.Join(bad, "; ")
 	}

@@ -141,7 +141,7 @@ func TestRemoteEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := New(cfg, Options{Logger: quietLog(), ConfigPath: path})
+	g, err := New(cfg, Options{Logger: quietLog(), ConfigPath: path, WithoutNetwork: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,7 +70,8 @@ func (t *telemetryPart) reportStatus(ctx context.Context, st *store.Store, up *u
 	tick := time.NewTicker(statusEvery)
 	defer tick.Stop()
 	for {
-		rec := fleet.StatusRecord{ConfigVersion: t.g.Config().Version, Backlog: up.Snapshot().BacklogRecords}
+		rec := fleet.StatusRecord{ConfigVersion: t.g.Config().Version, Backlog: up.Snapshot().BacklogRecords,
+			ActiveWAN: t.g.ActiveWAN()}
 		b, _ := json.Marshal(rec)
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if _, err := st.Append(actx, store.StatusStream, b); err != nil && ctx.Err() == nil {

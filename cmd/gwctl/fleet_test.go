@@ -55,7 +55,7 @@ func TestFleetCLI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ConfigPath: path})
+		g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ConfigPath: path, WithoutNetwork: true})
 		if err != nil {
 			t.Fatal(err)
 		}

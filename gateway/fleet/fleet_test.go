@@ -50,12 +50,13 @@ func siteConfig(t testing.TB, dir, site, broker string, pub ed25519.PublicKey) s
 	return path
 }
 
-// runGatewayd starts a real gatewayd process; the fleet test kills it with
-// SIGKILL so the broker has to publish its last will.
-func runGatewayd(t *testing.T, cfgPath string) *exec.Cmd {
-	bin := filepath.Join(t.TempDir(), "gatewayd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/gatewayd").CombinedOutput(); err != nil {
-		t.Fatalf("build gatewayd: %v\n%s", err, out)
+// runSite starts the daemon's head-office link as a real process (see
+// testdata/site); the fleet test kills it with SIGKILL so the broker has to
+// publish its last will.
+func runSite(t *testing.T, cfgPath string) *exec.Cmd {
+	bin := filepath.Join(t.TempDir(), "site")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/site").CombinedOutput(); err != nil {
+		t.Fatalf("build site: %v\n%s", err, out)
 	}
 	cmd := exec.Command(bin, "-config", cfgPath)
 	stderr, _ := cmd.StderrPipe()
@@ -72,7 +73,7 @@ func runGatewayd(t *testing.T, cfgPath string) *exec.Cmd {
 }
 
 // TestFleetOfFifty puts 50 gateways on one broker: 49 in-process daemons
-// and one real gatewayd process. Head office sees all 50, sees the killed
+// and one in a process of its own. Head office sees all 50, sees the killed
 // one go offline through its last will, and pushes a config to all 50.
 func TestFleetOfFifty(t *testing.T) {
 	if testing.Short() {
@@ -91,14 +92,14 @@ func TestFleetOfFifty(t *testing.T) {
 		cancel()
 		wg.Wait()
 	}()
-	victim := runGatewayd(t, siteConfig(t, t.TempDir(), sites[0], broker.URL(), pub))
+	victim := runSite(t, siteConfig(t, t.TempDir(), sites[0], broker.URL(), pub))
 	for _, site := range sites[1:] {
 		path := siteConfig(t, t.TempDir(), site, broker.URL(), pub)
 		cfg, err := config.Load(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ConfigPath: path})
+		g, err := gateway.New(cfg, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), ConfigPath: path, WithoutNetwork: true})
 		if err != nil {
 			t.Fatal(err)
 		}
