@@ -82,6 +82,9 @@ func (in *Inspector) dns(p *wire.Packet, f *flow, d int, ts int64) {
 	}
 	in.c.dnsAnswers++
 	name := in.apps.names.intern(m.Questions[0].Name)
+	if in.onName != nil {
+		in.onName(Name{Kind: "dns", Name: name, Time: time.Unix(0, ts), Client: f.client(), Server: f.server()})
+	}
 	cat, _ := in.s.categories.match(name)
 	changed := false
 	for i := range m.Answers {

@@ -62,6 +62,11 @@ type Inspector struct {
 	posDestSeen  map[posDest]bool
 	resolverSeen map[resolverUse]bool
 
+	// onFlowEnd and onName let offline analysis see every flow and name,
+	// not just the snapshot's top ones; nil in the daemon.
+	onFlowEnd func(Flow)
+	onName    func(Name)
+
 	c       counters
 	capture CaptureStats
 	snap    atomic.Pointer[Snapshot]
@@ -259,6 +264,9 @@ func (in *Inspector) endFlow(f *flow, _ endReason) {
 		in.checkPOS(f, in.lastTS)
 	}
 	in.apps.addTotal(f.name, f.category, f.bytes[0]+f.bytes[1])
+	if in.onFlowEnd != nil {
+		in.onFlowEnd(in.flowView(f))
+	}
 }
 
 // Tick expires idle flows, DNS mappings and payment IPs, closes the POS

@@ -30,46 +30,65 @@ type labServers struct{ roots *x509.CertPool }
 // startServers runs, in the gateway namespace, a DNS server, a TLS echo
 // server (one certificate for every lab name) and an HTTP server.
 func startServers(t *testing.T, l *lab) *labServers {
-	cert, roots := labCert(t, "pay.lab.example", "small.acquirer.lab.example", "social.lab.example")
+	cert, roots := labCert(t, "pay.lab.example", "small.acquirer.lab.example", "social.lab.example", "v6.lab.example")
 	var dnsConn net.PacketConn
-	var tlsLn, httpLn net.Listener
+	var tlsLns, httpLns []net.Listener
+	// Explicit families: Go's IPv6 probe may have run in a namespace
+	// without loopback, so ":443" alone could end up IPv4-only.
 	err := l.in(l.gwNSH, func() (err error) {
 		if dnsConn, err = net.ListenPacket("udp4", liveGw+":53"); err != nil {
 			return err
 		}
-		if tlsLn, err = net.Listen("tcp4", ":443"); err != nil {
-			return err
+		for _, a := range [][2]string{{"tcp4", ":443"}, {"tcp6", "[" + v6Gw + "]:443"}} {
+			ln, err := net.Listen(a[0], a[1])
+			if err != nil {
+				return err
+			}
+			tlsLns = append(tlsLns, ln)
 		}
-		httpLn, err = net.Listen("tcp4", liveWeb+":80")
-		return err
+		for _, a := range [][2]string{{"tcp4", liveWeb + ":80"}, {"tcp6", "[" + v6Gw + "]:80"}} {
+			ln, err := net.Listen(a[0], a[1])
+			if err != nil {
+				return err
+			}
+			httpLns = append(httpLns, ln)
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { dnsConn.Close(); tlsLn.Close(); httpLn.Close() })
-	go serveDNS(dnsConn, map[string]string{"pay.lab.example": livePay})
-	go func() {
-		ln := tls.NewListener(tlsLn, &tls.Config{Certificates: []tls.Certificate{cert}})
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				// Any line (a ping, or a bulk upload ending in a newline) gets a pong.
-				if _, err := bufio.NewReader(c).ReadString('\n'); err == nil {
-					_, _ = io.WriteString(c, "pong\n")
-				}
-			}()
-		}
-	}()
+	t.Cleanup(func() { dnsConn.Close() })
+	go serveDNS(dnsConn, map[string]string{"pay.lab.example": livePay, "www.lab.example": liveWeb})
+	for _, ln := range tlsLns {
+		t.Cleanup(func() { ln.Close() })
+		go serveTLS(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }),
 		ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(httpLn) }()
+	for _, ln := range httpLns {
+		go func() { _ = srv.Serve(ln) }()
+	}
 	t.Cleanup(func() { srv.Close() })
 	return &labServers{roots: roots}
+}
+
+// serveTLS answers any line (a ping, or a bulk upload ending in a
+// newline) with a pong.
+func serveTLS(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := bufio.NewReader(c).ReadString('\n'); err == nil {
+				_, _ = io.WriteString(c, "pong\n")
+			}
+		}()
+	}
 }
 
 func serveDNS(c net.PacketConn, zone map[string]string) {
@@ -106,7 +125,7 @@ func dial(t *testing.T, l *lab, addr string, mss int) net.Conn {
 				return errors.Join(err, serr)
 			}
 		}
-		c, err = d.Dial("tcp4", addr)
+		c, err = d.Dial("tcp", addr)
 		return err
 	})
 	if err != nil {
@@ -195,22 +214,7 @@ func udpConn(t *testing.T, l *lab, server string) net.Conn {
 // terminal's veth: a new device appearing on the POS subnet.
 func injectARP(t *testing.T, l *lab, mac, ip string) {
 	t.Helper()
-	err := l.in(l.posNSH, func() error {
-		ifi, err := net.InterfaceByName(l.posIf)
-		if err != nil {
-			return err
-		}
-		fd, err := syscall.Socket(syscall.AF_PACKET, syscall.SOCK_RAW, 0) // protocol 0: send only
-		if err != nil {
-			return err
-		}
-		defer syscall.Close(fd)
-		return syscall.Sendto(fd, craft.ARP(craft.EP(mac, ip, 0), 1, netip.MustParseAddr(liveGw)), 0,
-			&syscall.SockaddrLinklayer{Ifindex: ifi.Index})
-	})
-	if err != nil {
-		t.Fatalf("inject ARP: %v", err)
-	}
+	inject(t, l, craft.ARP(craft.EP(mac, ip, 0), 1, netip.MustParseAddr(liveGw)))
 }
 
 // labCert makes a self-signed ECDSA certificate for names.

@@ -144,6 +144,7 @@ type liveRig struct {
 	mu      sync.Mutex
 	alarms  []Alarm
 	payment []netip.Addr
+	names   []Name
 }
 
 func startLive(t *testing.T, mutate func(*config.Config)) *liveRig {
@@ -162,20 +163,17 @@ func startLive(t *testing.T, mutate func(*config.Config)) *liveRig {
 	l.ip("-n", l.posNS, "link", "set", l.posIf, "up")
 	l.ip("-n", l.gwNS, "link", "set", l.gwIf, "up")
 	l.ip("-n", l.posNS, "route", "add", "192.0.2.0/24", "dev", l.posIf)
+	l.ip("-n", l.posNS, "addr", "add", v6Till+"/64", "dev", l.posIf, "nodad")
+	l.ip("-n", l.gwNS, "addr", "add", v6Gw+"/64", "dev", l.gwIf, "nodad")
 
 	lr := &liveRig{lab: l, servers: startServers(t, l), done: make(chan struct{})}
-	cfg := config.Defaults()
-	cfg.LAN = config.LAN{Interface: l.gwIf, Address: liveGw + "/24"}
-	cfg.Inspect.Interface = l.gwIf
-	cfg.Zones = []config.Zone{{Name: "pos", Subnet: "198.18.10.0/26"}}
-	cfg.POS.Devices = []config.POSDevice{{Name: "till-1", MAC: liveTillMAC, IP: liveTill}}
-	cfg.POS.PaymentDomains = []string{"pay.lab.example", "*.acquirer.lab.example"}
+	cfg := liveConfig(l)
 	if mutate != nil {
-		mutate(&cfg)
+		mutate(cfg)
 	}
 	opened := make(chan struct{}, 1)
 	gwMAC, _ := net.ParseMAC(liveGwMAC)
-	in, err := New(ConfigFrom(&cfg), nil, Deps{
+	in, err := New(ConfigFrom(cfg), nil, Deps{
 		OnAlarm: func(a Alarm) { lr.mu.Lock(); lr.alarms = append(lr.alarms, a); lr.mu.Unlock() },
 		Payment: PaymentSinkFunc(func(ips []netip.Addr) { lr.mu.Lock(); lr.payment = ips; lr.mu.Unlock() }),
 		Open: func() (Source, error) {
@@ -196,6 +194,7 @@ func startLive(t *testing.T, mutate func(*config.Config)) *liveRig {
 		t.Fatal(err)
 	}
 	lr.in = in
+	in.onName = func(n Name) { lr.mu.Lock(); lr.names = append(lr.names, n); lr.mu.Unlock() }
 	ctx, cancel := context.WithCancel(context.Background())
 	lr.cancel = cancel
 	go func() { lr.runErr = in.Run(ctx); close(lr.done) }()
@@ -209,6 +208,17 @@ func startLive(t *testing.T, mutate func(*config.Config)) *liveRig {
 		t.Fatalf("Run: %v", lr.runErr)
 	}
 	return lr
+}
+
+// liveConfig is the gatewayd configuration of the lab's gateway.
+func liveConfig(l *lab) *config.Config {
+	cfg := config.Defaults()
+	cfg.LAN = config.LAN{Interface: l.gwIf, Address: liveGw + "/24"}
+	cfg.Inspect.Interface = l.gwIf
+	cfg.Zones = []config.Zone{{Name: "pos", Subnet: "198.18.10.0/26"}}
+	cfg.POS.Devices = []config.POSDevice{{Name: "till-1", MAC: liveTillMAC, IP: liveTill}}
+	cfg.POS.PaymentDomains = []string{"pay.lab.example", "*.acquirer.lab.example"}
+	return &cfg
 }
 
 func (lr *liveRig) alarmsOf(k AlarmKind) []Alarm {

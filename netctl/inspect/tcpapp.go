@@ -1,6 +1,10 @@
 package inspect
 
-import "github.com/branchgw/branchgw/netctl/inspect/wire"
+import (
+	"time"
+
+	"github.com/branchgw/branchgw/netctl/inspect/wire"
+)
 
 // maxAppSegs bounds the client segments looked at to identify a flow.
 const maxAppSegs = 8
@@ -161,6 +165,9 @@ func (in *Inspector) setName(f *flow, b []byte, src nameSource, ts int64) {
 		return
 	}
 	f.name, f.nameSrc = name, src
+	if in.onName != nil {
+		in.onName(Name{Kind: src.String(), Name: name, Time: time.Unix(0, ts), Client: f.client(), Server: f.server()})
+	}
 	f.category, _ = in.s.categories.match(name)
 	if f.category == CategoryPayment && in.apps.addPayment(f.server(), ts+paymentHold) {
 		in.notifyPayment()
