@@ -19,7 +19,7 @@ GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 # Debian packages the tests and the demo use; `deps` installs only missing ones.
 DEB_PACKAGES := gcc libc6-dev file systemd iproute2 nftables mosquitto mosquitto-clients \
 	qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iperf3 busybox-static ieee-data tcpdump tshark
+	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iperf3 busybox-static ieee-data tcpdump tshark chromium
 STATICCHECK_VERSION := v0.8.2
 
 # as-root runs a sub-make as root: directly, through sudo, or not at all.

@@ -1,12 +1,15 @@
-// Package web serves the local API (JSON under /api/v1) on a unix socket for
-// gwctl and, when web.listen is set, on the LAN for the technician.
+// Package web is the technician's face of the daemon: the status page, the
+// JSON API under /api/v1 (which the page and gwctl share), live updates by
+// Server-Sent Events and /metrics. It serves on a unix socket for gwctl
+// (trusted by file permissions) and, when web.listen is set, on the LAN
+// address for the technician's phone, behind a login.
 package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,37 +20,64 @@ import (
 	"github.com/branchgw/branchgw/gateway/config"
 )
 
-// Deps are what the server needs from the daemon.
-type Deps struct {
-	Logger *slog.Logger
-	// Snapshot returns the daemon state to serve as JSON.
-	Snapshot func() any
-	// Restart restarts a component by name (technician action).
-	Restart func(ctx context.Context, name string) error
-}
-
-// Server is one listener of the web component: the local socket (with
-// actions, for gwctl) or the LAN address (the technician's page). They are
-// separate components so a LAN address that is not up yet never takes the
-// local socket down with it.
+// Server is one listener of the web component: the local socket (for
+// gwctl) or the LAN address (the technician's page). They are separate
+// components so a LAN address that is not up yet never takes the local
+// socket down with it; they share one hub (status, history, metrics).
 type Server struct {
 	local  bool
 	deps   Deps
+	hub    *hub
+	auth   *auth
 	mu     sync.Mutex
 	cfg    config.Web
 	reload chan struct{}
 	ready  chan struct{}
 	once   sync.Once
+	// streams counts open SSE connections, to bound them.
+	streams chan struct{}
+}
+
+// maxStreams bounds SSE connections per listener.
+const maxStreams = 64
+
+// New builds the socket and LAN servers over one shared hub.
+func New(cfg config.Web, deps Deps) (socket, lan *Server) {
+	deps.fill()
+	h := newHub(deps)
+	return newServer(true, cfg, deps, h), newServer(false, cfg, deps, h)
 }
 
 // NewSocket serves the API on cfg.Socket.
 func NewSocket(cfg config.Web, deps Deps) *Server {
-	return &Server{local: true, cfg: cfg, deps: deps, reload: make(chan struct{}, 1), ready: make(chan struct{})}
+	deps.fill()
+	return newServer(true, cfg, deps, newHub(deps))
 }
 
 // NewLAN serves the status page and API on cfg.Listen.
 func NewLAN(cfg config.Web, deps Deps) *Server {
-	return &Server{cfg: cfg, deps: deps, reload: make(chan struct{}, 1), ready: make(chan struct{})}
+	deps.fill()
+	return newServer(false, cfg, deps, newHub(deps))
+}
+
+func newServer(local bool, cfg config.Web, deps Deps, h *hub) *Server {
+	s := &Server{local: local, cfg: cfg, deps: deps, hub: h, reload: make(chan struct{}, 1),
+		ready: make(chan struct{}), streams: make(chan struct{}, maxStreams)}
+	s.auth = newAuth(deps.Now, s.passwordHash)
+	return s
+}
+
+// passwordHash is the technician password hash in force: the daemon's
+// config if it gave one, else the server's own.
+func (s *Server) passwordHash() string {
+	if s.deps.Config != nil {
+		if c := s.deps.Config(); c != nil {
+			return c.Web.TechnicianPasswordHash
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.TechnicianPasswordHash
 }
 
 // Name implements gateway.Component.
@@ -58,10 +88,10 @@ func (s *Server) Name() string {
 	return "web"
 }
 
-// Ready is closed once the listeners are open.
+// Ready is closed once the listener is open (or there is none to open).
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Reload takes a new web config; listeners are reopened if they changed.
+// Reload takes a new web config; the listener is reopened if it changed.
 func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Lock()
 	changed := s.cfg != cfg.Web
@@ -76,8 +106,14 @@ func (s *Server) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// Run serves until ctx is done, reopening the listeners on a config change.
+// Handler is the server's HTTP handler, for tests and benchmarks that
+// serve it on their own listener.
+func (s *Server) Handler() http.Handler { return s.handler() }
+
+// Run serves until ctx is done, reopening the listener on a config change.
 func (s *Server) Run(ctx context.Context) error {
+	s.hub.acquire()
+	defer s.hub.release()
 	for {
 		s.mu.Lock()
 		cfg := s.cfg
@@ -96,9 +132,11 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 		s.once.Do(func() { close(s.ready) })
-		// Only the unix socket carries actions until the LAN side has
-		// technician login.
-		srv := &http.Server{Handler: s.handler(s.local), ReadHeaderTimeout: 5 * time.Second}
+		// No WriteTimeout: SSE streams live long; each stream write sets
+		// its own deadline instead.
+		srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
+			BaseContext: func(net.Listener) context.Context { return ctx }}
 		s.deps.Logger.Info("serving", "component", s.Name(), "addr", ln.Addr().String())
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(ln) }()
@@ -110,6 +148,7 @@ func (s *Server) Run(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		_ = srv.Shutdown(sctx)
 		cancel()
+		_ = srv.Close() // SSE streams do not end by themselves
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -119,15 +158,27 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-// listen opens the unix socket (replacing a stale one) or the LAN address.
+// listen opens the unix socket (replacing a stale one) or the LAN address,
+// with TLS when a certificate is configured.
 func (s *Server) listen(cfg config.Web) (net.Listener, error) {
 	if !s.local {
 		if cfg.Listen == "" {
 			return nil, nil
 		}
+		var tcfg *tls.Config
+		if cfg.TLSCertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("web: tls: %w", err)
+			}
+			tcfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
 			return nil, fmt.Errorf("web: %w", err)
+		}
+		if tcfg != nil {
+			ln = tls.NewListener(ln, tcfg)
 		}
 		return ln, nil
 	}
@@ -144,4 +195,11 @@ func (s *Server) listen(cfg config.Web) (net.Listener, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	return unix, nil
+}
+
+// tls reports whether the LAN listener serves HTTPS (for Secure cookies).
+func (s *Server) tls() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.local && s.cfg.TLSCertFile != ""
 }

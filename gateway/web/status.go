@@ -55,7 +55,7 @@ type WAN struct {
 	State     string    `json:"state"` // unknown, up, degraded, down
 	Since     time.Time `json:"since,omitzero"`
 	Reason    string    `json:"reason,omitempty"`
-	RTT       Duration  `json:"rtt"`
+	RTT       Millis    `json:"rtt_ms"`
 	Loss      float64   `json:"loss_percent"`
 	Active    bool      `json:"active"`
 	Priority  int       `json:"priority,omitempty"`
@@ -107,9 +107,9 @@ type Terminal struct {
 	Reason      string    `json:"reason,omitempty"`
 	Handshakes  uint64    `json:"tls_handshakes"`
 	Failed      uint64    `json:"tls_failed"`
-	LastHS      Duration  `json:"tls_handshake_last_ns"`
-	AvgHS       Duration  `json:"tls_handshake_avg_ns"`
-	MaxHS       Duration  `json:"tls_handshake_max_ns"`
+	LastHS      Millis    `json:"tls_handshake_last_ms"`
+	AvgHS       Millis    `json:"tls_handshake_avg_ms"`
+	MaxHS       Millis    `json:"tls_handshake_max_ms"`
 	Retransmits uint64    `json:"tcp_retransmits"`
 	RetransRate float64   `json:"retransmit_rate"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
@@ -151,11 +151,11 @@ type Device struct {
 // FlowSummary is the flow table and capture at a glance, plus the
 // biggest flows now.
 type FlowSummary struct {
-	Active       int      `json:"active"`
-	Max          int      `json:"max"`
-	Evicted      uint64   `json:"evicted"`
-	Packets      uint64   `json:"capture_packets"`
-	CaptureDrops uint64   `json:"capture_drops"`
+	Active       int       `json:"active"`
+	Max          int       `json:"max"`
+	Evicted      uint64    `json:"evicted"`
+	Packets      uint64    `json:"capture_packets"`
+	CaptureDrops uint64    `json:"capture_drops"`
 	Top          []TopFlow `json:"top"`
 }
 
@@ -189,24 +189,40 @@ type Component struct {
 
 // System is the box itself.
 type System struct {
-	CPUPercent  float64 `json:"cpu_percent"`
-	MemTotal    uint64  `json:"mem_total"`
-	MemUsed     uint64  `json:"mem_used"`
-	DiskTotal   uint64  `json:"disk_total"`
-	DiskUsed    uint64  `json:"disk_used"`
-	DiskPath    string  `json:"disk_path,omitempty"`
-	Load1       float64 `json:"load1"`
-	Goroutines  int     `json:"goroutines"`
-	ProcessRSS  uint64  `json:"process_rss"`
+	CPUPercent float64 `json:"cpu_percent"`
+	MemTotal   uint64  `json:"mem_total"`
+	MemUsed    uint64  `json:"mem_used"`
+	DiskTotal  uint64  `json:"disk_total"`
+	DiskUsed   uint64  `json:"disk_used"`
+	DiskPath   string  `json:"disk_path,omitempty"`
+	Load1      float64 `json:"load1"`
+	Goroutines int     `json:"goroutines"`
+	ProcessRSS uint64  `json:"process_rss"`
 }
 
-// Duration reads either nanoseconds (a JSON number, as time.Duration
-// marshals) or a Go duration string ("12ms"), because the components publish
-// both; it writes milliseconds as a number, which is what the page plots.
-type Duration time.Duration
+// Millis is a duration in milliseconds: what the page plots and prints.
+type Millis float64
 
-// UnmarshalJSON accepts a number of nanoseconds or a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
+// D is the duration.
+func (m Millis) D() time.Duration { return time.Duration(float64(m) * float64(time.Millisecond)) }
+
+// String formats like time.Duration, rounded for people.
+func (m Millis) String() string {
+	v := m.D()
+	switch {
+	case v >= time.Second:
+		return v.Round(10 * time.Millisecond).String()
+	case v >= time.Millisecond:
+		return v.Round(100 * time.Microsecond).String()
+	}
+	return v.String()
+}
+
+// dur reads either nanoseconds (a JSON number, as time.Duration marshals)
+// or a Go duration string ("12ms"), because the components publish both.
+type dur time.Duration
+
+func (d *dur) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || string(b) == "null" {
 		return nil
@@ -224,33 +240,15 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 		if err != nil {
 			return fmt.Errorf("duration %q: %w", s, err)
 		}
-		*d = Duration(v)
+		*d = dur(v)
 		return nil
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		return fmt.Errorf("duration %s: %w", b, err)
 	}
-	*d = Duration(f)
+	*d = dur(f)
 	return nil
 }
 
-// MarshalJSON writes milliseconds.
-func (d Duration) MarshalJSON() ([]byte, error) {
-	return strconv.AppendFloat(nil, d.Millis(), 'f', 3, 64), nil
-}
-
-// Millis is the duration in milliseconds.
-func (d Duration) Millis() float64 { return float64(d) / float64(time.Millisecond) }
-
-// String formats like time.Duration, rounded for people.
-func (d Duration) String() string {
-	v := time.Duration(d)
-	switch {
-	case v >= time.Second:
-		return v.Round(10 * time.Millisecond).String()
-	case v >= time.Millisecond:
-		return v.Round(100 * time.Microsecond).String()
-	}
-	return v.String()
-}
+func (d dur) ms() Millis { return Millis(float64(d) / float64(time.Millisecond)) }

@@ -1,0 +1,222 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/branchgw/branchgw/gateway/passwd"
+)
+
+const (
+	cookieName  = "bgw_session"
+	csrfHeader  = "X-CSRF-Token"
+	sessionIdle = 30 * time.Minute
+	sessionMax  = 12 * time.Hour
+	maxSessions = 16
+	// A client is locked out after lockAfter failed logins, for lockFirst,
+	// doubling with each further failure up to lockMax; failures are
+	// forgotten after failWindow without one.
+	lockAfter  = 5
+	lockFirst  = time.Minute
+	lockMax    = 15 * time.Minute
+	failWindow = 15 * time.Minute
+	// basicTTL is how long a verified /metrics basic-auth password is
+	// remembered, so a scraper does not cost a PBKDF2 run every 15 s.
+	basicTTL = 10 * time.Minute
+)
+
+type session struct {
+	csrf     string
+	created  time.Time
+	lastSeen time.Time
+}
+
+type failures struct {
+	n           int
+	last, until time.Time
+}
+
+// auth holds the technician sessions and the login rate limiter. The
+// password check itself is PBKDF2 (gateway/passwd), constant-time; only
+// one runs at a time, so a flood of logins cannot eat the box's CPU.
+type auth struct {
+	now      func() time.Time
+	hash     func() string
+	verify   chan struct{}
+	mu       sync.Mutex
+	sessions map[string]*session
+	fails    map[string]*failures
+	basic    map[[32]byte]time.Time
+}
+
+func newAuth(now func() time.Time, hash func() string) *auth {
+	return &auth{now: now, hash: hash, verify: make(chan struct{}, 1),
+		sessions: map[string]*session{}, fails: map[string]*failures{}, basic: map[[32]byte]time.Time{}}
+}
+
+func token() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails on Linux (getrandom)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func clientIP(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
+}
+
+// lockedFor reports how long ip must still wait before trying again.
+func (a *auth) lockedFor(ip string) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f := a.fails[ip]; f != nil && a.now().Before(f.until) {
+		return f.until.Sub(a.now())
+	}
+	return 0
+}
+
+func (a *auth) failed(ip string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	f := a.fails[ip]
+	if f == nil || now.Sub(f.last) > failWindow {
+		f = &failures{}
+		a.fails[ip] = f
+	}
+	f.n++
+	f.last = now
+	if f.n >= lockAfter {
+		d := min(lockFirst<<min(f.n-lockAfter, 10), lockMax)
+		f.until = now.Add(d)
+	}
+	// Keep the table bounded: forget clients quiet for a window.
+	if len(a.fails) > 1024 {
+		for k, v := range a.fails {
+			if now.Sub(v.last) > failWindow {
+				delete(a.fails, k)
+			}
+		}
+	}
+}
+
+// check verifies a password, one check at a time.
+func (a *auth) check(r *http.Request, password string) bool {
+	h := a.hash()
+	if h == "" {
+		return false
+	}
+	select {
+	case a.verify <- struct{}{}:
+	case <-r.Context().Done():
+		return false
+	}
+	defer func() { <-a.verify }()
+	return passwd.Verify(h, password)
+}
+
+// login checks the password for ip and opens a session.
+func (a *auth) login(r *http.Request, password string) (tok string, s *session, ok bool) {
+	ip := clientIP(r)
+	if !a.check(r, password) {
+		a.failed(ip)
+		return "", nil, false
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.fails, ip)
+	a.expireLocked(now)
+	if len(a.sessions) >= maxSessions { // drop the least recently used
+		var oldest string
+		for k, v := range a.sessions {
+			if oldest == "" || v.lastSeen.Before(a.sessions[oldest].lastSeen) {
+				oldest = k
+			}
+		}
+		delete(a.sessions, oldest)
+	}
+	tok = token()
+	s = &session{csrf: token(), created: now, lastSeen: now}
+	a.sessions[tok] = s
+	return tok, s, true
+}
+
+func (a *auth) expireLocked(now time.Time) {
+	for k, v := range a.sessions {
+		if now.Sub(v.lastSeen) > sessionIdle || now.Sub(v.created) > sessionMax {
+			delete(a.sessions, k)
+		}
+	}
+}
+
+// session returns the request's live session, or nil.
+func (a *auth) session(r *http.Request) *session {
+	c, err := r.Cookie(cookieName)
+	if err != nil {
+		return nil
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.sessions[c.Value]
+	if s == nil {
+		return nil
+	}
+	if now.Sub(s.lastSeen) > sessionIdle || now.Sub(s.created) > sessionMax {
+		delete(a.sessions, c.Value)
+		return nil
+	}
+	s.lastSeen = now
+	return s
+}
+
+func (a *auth) logout(r *http.Request) {
+	if c, err := r.Cookie(cookieName); err == nil {
+		a.mu.Lock()
+		delete(a.sessions, c.Value)
+		a.mu.Unlock()
+	}
+}
+
+// csrfOK checks the action's token against the session's.
+func csrfOK(r *http.Request, s *session) bool {
+	got := r.Header.Get(csrfHeader)
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.csrf)) == 1
+}
+
+// basicOK checks HTTP basic auth (for a Prometheus scraper), remembering
+// a verified password for basicTTL.
+func (a *auth) basicOK(r *http.Request) bool {
+	_, pw, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	key := sha256.Sum256([]byte(a.hash() + "\x00" + pw))
+	now := a.now()
+	a.mu.Lock()
+	exp, hit := a.basic[key]
+	a.mu.Unlock()
+	if hit && now.Before(exp) {
+		return true
+	}
+	if !a.check(r, pw) {
+		a.failed(clientIP(r))
+		return false
+	}
+	a.mu.Lock()
+	if len(a.basic) > 8 {
+		clear(a.basic)
+	}
+	a.basic[key] = now.Add(basicTTL)
+	a.mu.Unlock()
+	return true
+}
