@@ -50,7 +50,7 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 	parts := []Part{
 		{Component: webSock},
 		{Component: webLAN},
-		{Component: tp, Snapshot: tp.snapshot},
+		{Component: tp}, // its store and uplink appear as parts of their own
 		{Component: rc, Snapshot: func() any { return map[string]int64{"config_pending_version": rc.PendingVersion()} }},
 	}
 	if opt.WithoutNetwork {
@@ -64,7 +64,11 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 	}
 	g.wan = wm
 	parts = append(parts, Part{Component: namedWAN{wm}, Snapshot: func() any { return wm.Snapshot() }})
-	return parts, nil
+	netParts, err := networkParts(cfg, g)
+	if err != nil {
+		return nil, err
+	}
+	return append(parts, netParts...), nil
 }
 
 // applier lets a config push reload the daemon.

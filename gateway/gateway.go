@@ -270,6 +270,9 @@ func (g *Gateway) Snapshot() *Snapshot {
 			s.Parts[p.Name()] = p.Snapshot()
 		}
 	}
+	if g.telemetry != nil {
+		g.telemetry.snapshots(s.Parts)
+	}
 	return s
 }
 

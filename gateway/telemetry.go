@@ -100,15 +100,14 @@ func (t *telemetryPart) Reload(cfg *config.Config) error {
 	return nil
 }
 
-func (t *telemetryPart) snapshot() any {
-	s := map[string]any{}
+// snapshots adds the store's and the uplink's state to the daemon's.
+func (t *telemetryPart) snapshots(parts map[string]any) {
 	if st := t.store.Load(); st != nil {
-		s["store"] = st.Snapshot()
+		parts["store"] = st.Snapshot()
 	}
 	if up := t.up.Load(); up != nil {
-		s["uplink"] = up.Snapshot()
+		parts["uplink"] = up.Snapshot()
 	}
-	return s
 }
 
 // Publish and Prefix make the current uplink the remote

@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/netctl/inspect"
+	"github.com/branchgw/branchgw/netctl/zones"
+)
+
+// zonesPart is the zone firewall as a supervised component.
+type zonesPart struct{ *zones.Firewall }
+
+func (zonesPart) Name() string { return "zones" }
+
+// Reload hands the firewall its part of the new config; the firewall swaps
+// its ruleset in one transaction or keeps the old one.
+func (z zonesPart) Reload(cfg *config.Config) error {
+	zc, err := zones.ConfigFrom(cfg)
+	if err != nil {
+		return err
+	}
+	return z.Firewall.Reload(zc)
+}
+
+// inspectPart is packet inspection as a supervised component.
+type inspectPart struct{ *inspect.Inspector }
+
+func (inspectPart) Name() string { return "inspect" }
+
+// paymentSetTTL bounds how long the firewall keeps a payment IP if the
+// daemon stops refreshing the set; inspection removes expired answers itself.
+const paymentSetTTL = 24 * time.Hour
+
+// paymentFanout hands inspection's payment IP set to the firewall (and QoS)
+// off the capture goroutine: the latest set wins, none blocks capture.
+type paymentFanout struct {
+	latest chan []netip.Addr
+	sinks  []func(map[netip.Addr]time.Duration) error
+	onErr  func(error)
+}
+
+func newPaymentFanout(onErr func(error)) *paymentFanout {
+	return &paymentFanout{latest: make(chan []netip.Addr, 1), onErr: onErr}
+}
+
+// PaymentIPs implements inspect.PaymentSink.
+func (p *paymentFanout) PaymentIPs(ips []netip.Addr) {
+	for {
+		select {
+		case p.latest <- ips:
+			return
+		default: // replace a set nobody has taken yet
+			select {
+			case <-p.latest:
+			default:
+			}
+		}
+	}
+}
+
+// Name implements Component.
+func (p *paymentFanout) Name() string { return "payment-set" }
+
+// Run delivers sets until ctx is done.
+func (p *paymentFanout) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ips := <-p.latest:
+			m := make(map[netip.Addr]time.Duration, len(ips))
+			for _, ip := range ips {
+				m[ip] = paymentSetTTL
+			}
+			for _, sink := range p.sinks {
+				if err := sink(m); err != nil {
+					p.onErr(err)
+				}
+			}
+		}
+	}
+}
+
+// networkParts builds the firewall and packet inspection, wired together
+// through the payment IP set.
+func networkParts(cfg *config.Config, g *Gateway) ([]Part, error) {
+	zc, err := zones.ConfigFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	fw, err := zones.New(zc, g.log.With("component", "zones"), zones.Options{
+		Emit: func(e zones.Event) { g.Emit("event", e) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	fan := newPaymentFanout(func(err error) { g.log.Warn("payment set not applied", "err", err) })
+	fan.sinks = append(fan.sinks, fw.SetPaymentIPs)
+	parts := []Part{
+		{Component: zonesPart{fw}, Snapshot: func() any { return fw.Snapshot() }},
+		{Component: fan},
+	}
+	if cfg.Inspect.Enabled {
+		in, err := inspect.New(inspect.ConfigFrom(cfg), g.log.With("component", "inspect"), inspect.Deps{
+			OnAlarm: func(a inspect.Alarm) { g.Emit("event", a) },
+			Payment: fan,
+		})
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, Part{Component: inspectPart{in}, Snapshot: func() any { return in.Snapshot() }})
+	}
+	return parts, nil
+}
