@@ -19,6 +19,7 @@ type device struct {
 	vendor                       string
 	hostname, fingerprint, class string
 	first, last                  int64
+	changed                      int64 // last new address or DHCP fact
 	bytes, pkts                  uint64
 	term                         int16 // POS terminal index or -1
 	alarmed                      bool  // new-device alarm raised
@@ -77,7 +78,7 @@ func (t *deviceTable) get(mac [6]byte, ts int64) (d *device, isNew bool) {
 		delete(t.idx, t.slab[i].mac)
 		t.evicted++
 	}
-	t.slab[i] = device{mac: mac, first: ts, last: ts, term: -1, vendor: oui.Lookup3([3]byte(mac[:3]))}
+	t.slab[i] = device{mac: mac, first: ts, last: ts, changed: ts, term: -1, vendor: oui.Lookup3([3]byte(mac[:3]))}
 	t.idx[mac] = i
 	return &t.slab[i], true
 }

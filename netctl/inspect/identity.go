@@ -39,6 +39,7 @@ func (in *Inspector) deviceIP(dev *device, ip netip.Addr, ts int64) {
 	if !dev.addIP(ip) {
 		return
 	}
+	dev.changed = ts
 	if dev.term < 0 {
 		dev.term = findTerminal(in.terms, dev.mac, ip)
 	}
@@ -139,6 +140,9 @@ func (in *Inspector) dhcp(p *wire.Packet, dev *device, ts int64) {
 			return // relayed, or someone speaking for another MAC
 		}
 		host, fp, class, _ := dhcpFacts(m)
+		if host != "" && host != dev.hostname || fp != "" && fp != dev.fingerprint || class != "" && class != dev.class {
+			dev.changed = ts
+		}
 		if host != "" {
 			dev.hostname = host
 		}

@@ -36,6 +36,9 @@ type Deps struct {
 	// SnapshotEvery is how often Run expires flows and publishes a
 	// snapshot; one second when zero.
 	SnapshotEvery time.Duration
+	// OnSummary receives a Summary every SummaryEvery (a minute when zero).
+	OnSummary    SummaryFunc
+	SummaryEvery time.Duration
 }
 
 // Inspector is the packet inspection component. Build it with New; Run
@@ -67,6 +70,7 @@ type Inspector struct {
 	onFlowEnd func(Flow)
 	onName    func(Name)
 
+	sum     summaryState
 	c       counters
 	capture CaptureStats
 	snap    atomic.Pointer[Snapshot]
@@ -112,6 +116,9 @@ func New(cfg Config, log *slog.Logger, deps Deps) (*Inspector, error) {
 	}
 	if deps.SnapshotEvery <= 0 {
 		deps.SnapshotEvery = time.Second
+	}
+	if deps.SummaryEvery <= 0 {
+		deps.SummaryEvery = time.Minute
 	}
 	in := &Inspector{
 		cfg: cfg, s: s, log: log, deps: deps,
@@ -286,6 +293,7 @@ func (in *Inspector) Tick(now time.Time) {
 		in.judge(int16(i), ts)
 	}
 	in.publish(now)
+	in.maybeSummarize(ts)
 }
 
 func (in *Inspector) notifyPayment() {

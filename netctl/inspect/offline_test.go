@@ -61,6 +61,15 @@ func TestAnalyze(t *testing.T) {
 			if got := rep.NameSet("dns"); !slices.Equal(got, []string{"pay.lab.example"}) {
 				t.Errorf("dns %q", got)
 			}
+			var text bytes.Buffer
+			if err := rep.WriteText(&text); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{"pay.lab.example", "sni", "payment", "www.lab.example", "Verifone", "till-1", "tcp/vlan20"} {
+				if !strings.Contains(text.String(), want) {
+					t.Errorf("text report lacks %q:\n%s", want, text.String())
+				}
+			}
 			if !slices.IsSortedFunc(rep.Flows, func(a, b Flow) int { return a.First.Compare(b.First) }) {
 				t.Error("flows not in order of first packet")
 			}

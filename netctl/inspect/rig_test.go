@@ -38,11 +38,12 @@ func testConfig() Config {
 
 // rig is an inspector driven by hand with a packet clock.
 type rig struct {
-	t       *testing.T
-	in      *Inspector
-	now     time.Time
-	alarms  []Alarm
-	payment [][]netip.Addr
+	t         *testing.T
+	in        *Inspector
+	now       time.Time
+	alarms    []Alarm
+	payment   [][]netip.Addr
+	summaries []Summary
 }
 
 func newRig(t *testing.T, mutate func(*Config)) *rig {
@@ -54,10 +55,11 @@ func newRig(t *testing.T, mutate func(*Config)) *rig {
 	r := &rig{t: t, now: t0}
 	mac := craft.EP(gwMAC, "198.18.10.1", 0).MAC
 	in, err := New(cfg, nil, Deps{
-		OnAlarm:  func(a Alarm) { r.alarms = append(r.alarms, a) },
-		Payment:  PaymentSinkFunc(func(ips []netip.Addr) { r.payment = append(r.payment, ips) }),
-		Now:      func() time.Time { return r.now },
-		SelfMACs: []net.HardwareAddr{mac},
+		OnAlarm:   func(a Alarm) { r.alarms = append(r.alarms, a) },
+		Payment:   PaymentSinkFunc(func(ips []netip.Addr) { r.payment = append(r.payment, ips) }),
+		Now:       func() time.Time { return r.now },
+		SelfMACs:  []net.HardwareAddr{mac},
+		OnSummary: func(s Summary) { r.summaries = append(r.summaries, s) },
 	})
 	if err != nil {
 		t.Fatal(err)
