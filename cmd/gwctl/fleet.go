@@ -33,9 +33,9 @@ flags:
 
 // fleetFlags are the broker connection and signing settings.
 type fleetFlags struct {
-	broker, prefix, user, passwordFile, ca, key, sites string
-	json                                               bool
-	timeout                                            time.Duration
+	broker, prefix, user, passwordFile, ca, key, sites, out string
+	json                                                    bool
+	timeout                                                 time.Duration
 }
 
 func runFleet(args []string, stdout, stderr io.Writer) int {
@@ -49,6 +49,7 @@ func runFleet(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.ca, "ca", "", "CA file for the broker's TLS certificate")
 	fs.StringVar(&f.key, "key", "", "head-office ed25519 private key file (base64), for send and push-config")
 	fs.StringVar(&f.sites, "sites", "", "comma-separated sites for push-config (default: every known site)")
+	fs.StringVar(&f.out, "o", "", "send diag: write the bundle here (default: the name it comes with)")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "how long to wait for answers")
 	fs.Usage = func() { fmt.Fprint(stderr, fleetUsage); fs.PrintDefaults() }
@@ -231,6 +232,20 @@ func send(ctx context.Context, fl *fleet.Fleet, f fleetFlags, rest []string, std
 			return fmt.Errorf("arguments %q: not JSON", rest[2])
 		}
 		args = json.RawMessage(rest[2])
+	}
+	if rest[1] == "diag" {
+		name, data, err := fl.Fetch(ctx, key, rest[0], "diag", args, f.timeout)
+		if err != nil {
+			return fmt.Errorf("%s diag: %w", rest[0], err)
+		}
+		if f.out != "" {
+			name = f.out
+		}
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d bytes, checksum verified\n", name, len(data))
+		return nil
 	}
 	r, err := fl.Send(ctx, key, rest[0], rest[1], args, f.timeout)
 	if err != nil {

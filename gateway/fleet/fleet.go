@@ -208,7 +208,7 @@ func (f *Fleet) Sites() []Site {
 func (f *Fleet) Changed() <-chan struct{} { return f.changed }
 
 func (f *Fleet) wait(topic, id string) (chan []byte, func()) {
-	ch := make(chan []byte, 4)
+	ch := make(chan []byte, 64) // room for a chunked answer
 	f.mu.Lock()
 	f.waiters[topic+"#"+id] = ch
 	f.mu.Unlock()
@@ -242,6 +242,45 @@ func (f *Fleet) Send(ctx context.Context, key ed25519.PrivateKey, site, name str
 		return r, err
 	case <-ctx.Done():
 		return remote.Response{}, ErrNoResponse
+	}
+}
+
+// Fetch sends a command whose answer is a file in chunks (diag) and returns
+// the file's name and bytes, checked against the sender's SHA-256.
+func (f *Fleet) Fetch(ctx context.Context, key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) (string, []byte, error) {
+	body := remote.Body{ID: randomID(), Site: site, Name: name, Expires: time.Now().Add(ttl).UTC(), Args: args}
+	payload, err := remote.Sign(key, body)
+	if err != nil {
+		return "", nil, err
+	}
+	topic := fmt.Sprintf("%s/%s/cmd/%s", f.prefix, site, name)
+	ch, done := f.wait(topic+"/resp", body.ID)
+	defer done()
+	if tok := f.c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return "", nil, fmt.Errorf("fleet: publish %s: %v", topic, tok.Error())
+	}
+	var asm remote.Assembler
+	for {
+		select {
+		case b := <-ch:
+			var c remote.Chunk
+			if err := json.Unmarshal(b, &c); err != nil || c.Parts == 0 {
+				var r remote.Response
+				if json.Unmarshal(b, &r) == nil && r.Error != "" {
+					return "", nil, errors.New(r.Error)
+				}
+				return "", nil, fmt.Errorf("fleet: %s answered without a file", name)
+			}
+			data, whole, err := asm.Add(c)
+			if err != nil {
+				return "", nil, err
+			}
+			if whole {
+				return c.File, data, nil
+			}
+		case <-ctx.Done():
+			return "", nil, ErrNoResponse
+		}
 	}
 }
 

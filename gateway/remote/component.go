@@ -111,12 +111,24 @@ func (c *Component) Run(ctx context.Context) error {
 			}
 			name := strings.TrimPrefix(m.topic, prefix+"/cmd/")
 			resp := c.cmds.Handle(ctx, name, m.payload)
-			b, _ := json.Marshal(resp)
-			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := c.opt.Session.Publish(pctx, m.topic+"/resp", false, b); err != nil {
-				c.opt.Log.Warn("remote: response not delivered", "command", name, "id", resp.ID, "err", err)
+			var msgs []any
+			if ch, ok := resp.Result.(Chunked); ok {
+				for _, part := range Split(resp, ch) {
+					msgs = append(msgs, part)
+				}
+			} else {
+				msgs = append(msgs, resp)
 			}
-			cancel()
+			for _, msg := range msgs {
+				b, _ := json.Marshal(msg)
+				pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				err := c.opt.Session.Publish(pctx, m.topic+"/resp", false, b)
+				cancel()
+				if err != nil {
+					c.opt.Log.Warn("remote: response not delivered", "command", name, "id", resp.ID, "err", err)
+					break
+				}
+			}
 		}
 	}
 }

@@ -324,3 +324,39 @@ func TestConfigPush(t *testing.T) {
 		}
 	})
 }
+
+func TestChunksRoundTrip(t *testing.T) {
+	for _, size := range []int{0, 1, ChunkSize, ChunkSize + 1, 5*ChunkSize + 17} {
+		data := make([]byte, size)
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		chunks := Split(Response{ID: "d1", Name: "diag"}, Chunked{Name: "diag.tar.gz", Data: data})
+		var a Assembler
+		var got []byte
+		done := false
+		// Out of order, as QoS 1 may deliver them.
+		for i := len(chunks) - 1; i >= 0; i-- {
+			b, _ := json.Marshal(chunks[i])
+			if len(b) > 128<<10 {
+				t.Fatalf("chunk of %d bytes on the wire, over the 128 KB limit", len(b))
+			}
+			var c Chunk
+			json.Unmarshal(b, &c)
+			var err error
+			if got, done, err = a.Add(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !done || string(got) != string(data) {
+			t.Errorf("size %d: done %v, %d bytes back", size, done, len(got))
+		}
+	}
+	chunks := Split(Response{ID: "d2"}, Chunked{Data: make([]byte, 2*ChunkSize)})
+	chunks[1].Data = []byte("tampered")
+	var a Assembler
+	a.Add(chunks[0])
+	if _, _, err := a.Add(chunks[1]); err == nil || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("tampered chunk: %v", err)
+	}
+}
