@@ -130,6 +130,12 @@ func TestBadConfigs(t *testing.T) {
 		{"zone subnet host bits", func(t *testing.T) string {
 			return minimal + "zones:\n  - name: guest\n    subnet: 198.18.10.130/25\n"
 		}, `zones[0].subnet: "198.18.10.130/25": has host bits set; did you mean "198.18.10.128/25"? (line 15)`},
+		{"zone subnets overlap", func(t *testing.T) string {
+			return minimal + "zones:\n  - name: pos\n    subnet: 198.18.10.0/26\n  - name: guest\n    subnet: 198.18.10.0/24\n"
+		}, `zones[1].subnet: "198.18.10.0/24": overlaps zones[0] (198.18.10.0/26): a device would be in two zones (line 17)`},
+		{"IPv6 zone", func(t *testing.T) string {
+			return minimal + "zones:\n  - name: guest\n    subnet: 2001:db8::/64\n"
+		}, `zones[0].subnet: "2001:db8::/64": only IPv4 zones are supported (line 15)`},
 		{"strict on office", func(t *testing.T) string {
 			return minimal + "zones:\n  - name: office\n    subnet: 198.18.10.0/25\n    strict: true\n"
 		}, `zones[0].strict: only the pos zone has a strict mode (line 16)`},

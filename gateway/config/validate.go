@@ -320,6 +320,15 @@ func (v *validator) zones(c *Config) {
 			v.fail(p+".subnet", "required")
 		} else if pf, ok := v.prefix(p+".subnet", z.Subnet); ok && pf.Masked() != pf {
 			v.fail(p+".subnet", "%q: has host bits set; did you mean %q?", z.Subnet, pf.Masked())
+		} else if ok && !pf.Addr().Is4() {
+			// The zone firewall (netctl/zones) routes IPv4 zones only.
+			v.fail(p+".subnet", "%q: only IPv4 zones are supported", z.Subnet)
+		} else if ok {
+			for j, o := range c.Zones[:i] {
+				if op, err := netip.ParsePrefix(o.Subnet); err == nil && op.Overlaps(pf) {
+					v.fail(p+".subnet", "%q: overlaps zones[%d] (%s): a device would be in two zones", z.Subnet, j, o.Subnet)
+				}
+			}
 		}
 		if z.Strict && z.Name != "pos" {
 			v.fail(p+".strict", "only the pos zone has a strict mode")
