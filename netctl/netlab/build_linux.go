@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -47,6 +48,43 @@ func (l *Lab) build(ctx context.Context) error {
 		}
 		if err := l.applyImpair(i); err != nil {
 			return err
+		}
+	}
+	return l.waitCarrier(ctx)
+}
+
+// waitCarrier waits until every link has carrier: the kernel turns a
+// veth's carrier on asynchronously (linkwatch), and a gateway started
+// before that would see its WANs without carrier.
+func (l *Lab) waitCarrier(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, n := range Nodes {
+		for {
+			var missing string
+			err := l.withHandle(n, func(h *netlink.Handle) error {
+				links, err := h.LinkList()
+				if err != nil {
+					return err
+				}
+				for _, link := range links {
+					if link.Attrs().RawFlags&unix.IFF_LOWER_UP == 0 {
+						missing = link.Attrs().Name
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if missing == "" {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s: %s has no carrier: %w", n, missing, ctx.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 	}
 	return nil

@@ -51,7 +51,13 @@ func TestLabFailbackAfterHoldDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	upEv, j := r.waitEvent(t, i, 10*time.Second, "wan1 up", isState("wan1", wan.Up))
-	back, _ := r.waitEvent(t, j, 3*hold, "failback", isKind("failback", "wan1"))
+	// Failback counts from the last time wan1 became Up before it.
+	back, k := r.waitEvent(t, j, 3*hold, "failback", isKind("failback", "wan1"))
+	for _, ev := range r.ev.Events()[j:k] {
+		if isState("wan1", wan.Up)(ev) {
+			upEv = ev
+		}
+	}
 	if waited := back.Time.Sub(upEv.Time); waited < hold {
 		t.Errorf("failback %v after wan1 came up, before the %v hold-down", waited, hold)
 	}

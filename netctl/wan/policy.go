@@ -15,6 +15,9 @@ type policy struct {
 	active        int // index into the WAN list; -1 before the first decision
 	// usableSince[i] is when WAN i last became usable (zero while not).
 	usableSince []time.Time
+	// upSince[i] is when WAN i last became fully Up (zero while not):
+	// failback needs the hold-down of clean probes, not of a degraded line.
+	upSince []time.Time
 	// recovered[i] is set when WAN i became usable again after a failure
 	// (not at start): only such a WAN can flap.
 	recovered []bool
@@ -33,7 +36,7 @@ func newPolicy(prio []int, failbackAfter time.Duration) *policy {
 	return &policy{
 		base: failbackAfter, maxHold: holdFactorMax * failbackAfter, hold: failbackAfter,
 		active: -1, usableSince: make([]time.Time, len(prio)), prio: prio,
-		recovered: make([]bool, len(prio)), seen: make([]bool, len(prio)),
+		recovered: make([]bool, len(prio)), seen: make([]bool, len(prio)), upSince: make([]time.Time, len(prio)),
 	}
 }
 
@@ -73,6 +76,12 @@ func (p *policy) decide(now time.Time, states []State) decision {
 		if s != Unknown {
 			p.seen[i] = true
 		}
+		switch {
+		case s == Up && p.upSince[i].IsZero():
+			p.upSince[i] = now
+		case s != Up:
+			p.upSince[i] = time.Time{}
+		}
 	}
 	best := -1
 	for i, s := range states {
@@ -101,10 +110,15 @@ func (p *policy) decide(now time.Time, states []State) decision {
 	switch {
 	case best < 0:
 		return decision{Active: cur, Reason: "no WAN is usable"}
-	case !states[cur].Usable():
+	case states[cur] == Down:
+		// Only a WAN known dead is left; one still undecided (just started,
+		// carrier just back) gets the time its probes need.
 		return p.switchTo(now, best, "failover", fmt.Sprintf("active WAN is %s", states[cur]))
 	case p.preferred(best, cur):
-		up := now.Sub(p.usableSince[best])
+		up := time.Duration(0)
+		if !p.upSince[best].IsZero() {
+			up = now.Sub(p.upSince[best])
+		}
 		if up >= p.hold {
 			return p.switchTo(now, best, "failback", fmt.Sprintf("preferred WAN healthy for %s (hold-down %s)", up.Round(time.Millisecond), p.hold))
 		}

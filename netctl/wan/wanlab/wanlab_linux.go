@@ -96,15 +96,20 @@ func LabManager(ctx context.Context, l *netlab.Lab, wans []config.WAN, fo config
 		return nil, nil, nil, err
 	}
 	evs := NewEventLog()
-	layout := wan.DefaultLayout
-	layout.NftTable = l.Prefix + "-wan"
-	m, err := wan.New(wans, fo, log, wan.Options{NetNS: &ns, Layout: layout, OnEvent: evs.Add, ReconcileEvery: time.Second})
+	m, err := wan.New(wans, fo, log, wan.Options{NetNS: &ns, Layout: LabLayout(l), OnEvent: evs.Add, ReconcileEvery: time.Second})
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	return m, evs, done, nil
+}
+
+// LabLayout is the default layout with the nftables table named after the lab.
+func LabLayout(l *netlab.Lab) wan.Layout {
+	layout := wan.DefaultLayout
+	layout.NftTable = l.Prefix + "-wan"
+	return layout
 }
 
 // WaitActive waits until want carries new connections and every WAN in up
