@@ -54,7 +54,19 @@ func startFake(t *testing.T) *fakeDaemon {
 	}
 	d := &fakeDaemon{sock: filepath.Join(t.TempDir(), "gw.sock")}
 	evs := web.NewEventLog(10)
-	evs.Add(web.Event{Time: time.Now(), Source: "wan", Kind: "failover", Message: "wan1 down: carrier lost; on wan2"})
+	b, err := os.ReadFile("../../gateway/web/testdata/wan_events.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range raw {
+		var we web.WANEvent
+		json.Unmarshal(e, &we)
+		evs.Add(web.Event{Time: we.Time, Source: "wan", Kind: we.Kind, Message: "wan1 " + we.From + " → " + we.To + ": " + we.Reason, Detail: e})
+	}
 	// The fixture's clock: its devices' ages do not depend on today's date.
 	start, base := time.Now(), time.Date(2026, 11, 23, 10, 42, 30, 0, time.UTC)
 	srv := web.NewSocket(config.Web{Socket: d.sock}, web.Deps{
@@ -113,8 +125,8 @@ func TestAgainstFakeDaemon(t *testing.T) {
 		{[]string{"devices"}, 0, []string{"MAC", "02:00:00:00:00:99", "NEW,UNKNOWN", "02:00:00:00:00:20", "office-pc"}},
 		{[]string{"flows"}, 0, []string{"42 active flows", "backup.example:443", "91.0 MB", "APP", "pay.example"}},
 		{[]string{"flows", "--json"}, 0, []string{`"active": 42`, `"qos"`}},
-		{[]string{"events"}, 0, []string{"TIME", "failover", "carrier lost"}},
-		{[]string{"events", "-n", "5", "--json"}, 0, []string{`"kind": "failover"`}},
+		{[]string{"events"}, 0, []string{"TIME", "wan_state", "carrier lost", "failback"}},
+		{[]string{"events", "-n", "5", "--json"}, 0, []string{`"kind": "wan_state"`}},
 		{[]string{"logs"}, 0, []string{"gatewayd ready"}},
 		{[]string{"runbook"}, 0, []string{"wan_down", "modem"}},
 		{[]string{"wan", "test", "wan2"}, 0, []string{"wan2: 3 of 3 targets answer"}},

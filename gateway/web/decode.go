@@ -36,15 +36,22 @@ type rawSnapshot struct {
 	Parts      map[string]json.RawMessage `json:"parts"`
 }
 
+// rawWANPart follows wan.Snapshot.
 type rawWANPart struct {
-	Active string     `json:"active"`
-	WANs   []rawWAN   `json:"wans"`
-	Events []WANEvent `json:"events"`
+	Active      string     `json:"active"`
+	ActiveSince time.Time  `json:"active_since"`
+	Failovers   int        `json:"failovers"`
+	HoldDown    dur        `json:"hold_down"`
+	WANs        []rawWAN   `json:"wans"`
+	Events      []WANEvent `json:"events"`
 }
 
 type rawWAN struct {
 	WAN
-	RTT dur `json:"rtt"`
+	RTT    dur `json:"rtt"`
+	Budget struct {
+		StandbyMB float64 `json:"standby_mb_month"`
+	} `json:"probe_budget"`
 }
 
 type rawTerminal struct {
@@ -91,6 +98,23 @@ type rawZones struct {
 	Unlisted []json.RawMessage
 }
 
+// wanEvents picks the WAN component's transitions out of the event log,
+// newest first.
+func wanEvents(evs []Event) []WANEvent {
+	var out []WANEvent
+	for i := len(evs) - 1; i >= 0; i-- {
+		e := evs[i]
+		if e.Source != "wan" || len(e.Detail) == 0 {
+			continue
+		}
+		var we WANEvent
+		if json.Unmarshal(e.Detail, &we) == nil && we.To != "" {
+			out = append(out, we)
+		}
+	}
+	return out
+}
+
 // buildStatus reads a daemon snapshot (any value that marshals to JSON in
 // gateway.Snapshot's shape) into a Status without the verdict.
 func buildStatus(snap any, now time.Time) (*Status, error) {
@@ -130,8 +154,9 @@ func buildStatus(snap any, now time.Time) (*Status, error) {
 	var w rawWANPart
 	if part("wan", &w) {
 		st.ActiveWAN, st.WANEvents = w.Active, w.Events
+		st.ActiveSince, st.Failovers, st.HoldDown = w.ActiveSince, w.Failovers, w.HoldDown.ms()
 		for _, x := range w.WANs {
-			x.WAN.RTT = x.RTT.ms()
+			x.WAN.RTT, x.WAN.StandbyMB = x.RTT.ms(), x.Budget.StandbyMB
 			st.WANs = append(st.WANs, x.WAN)
 		}
 		for i := range st.WANs {

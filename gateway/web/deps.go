@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -41,6 +42,8 @@ type Event struct {
 	Source  string    `json:"source"`
 	Kind    string    `json:"kind"`
 	Message string    `json:"message"`
+	// Detail is the component's own event, as JSON (see EventLog.Record).
+	Detail json.RawMessage `json:"detail,omitempty"`
 }
 
 // ErrUnsupported is returned by an action this box or build cannot do.

@@ -49,6 +49,20 @@ func newFakeGW(t testing.TB) *fakeGW {
 	if err := json.Unmarshal(b, &f.snap); err != nil {
 		t.Fatal(err)
 	}
+	// The WAN manager's transitions reach the page through the event log.
+	b, err = os.ReadFile("testdata/wan_events.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []json.RawMessage
+	if err := json.Unmarshal(b, &evs); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		var we WANEvent
+		json.Unmarshal(e, &we)
+		f.events.Add(Event{Time: we.Time, Source: "wan", Kind: we.Kind, Message: we.Reason, Detail: e})
+	}
 	return f
 }
 

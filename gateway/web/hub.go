@@ -125,6 +125,12 @@ func (h *hub) refresh() (f *frame) {
 		f.err = err
 		return f
 	}
+	if len(st.WANEvents) == 0 && h.deps.Events != nil {
+		st.WANEvents = wanEvents(h.deps.Events(200))
+		if len(st.WANEvents) > 50 {
+			st.WANEvents = st.WANEvents[:50]
+		}
+	}
 	st.System = h.sys.sample()
 	st.System.Goroutines = runtime.NumGoroutine()
 	judge(st)

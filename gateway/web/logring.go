@@ -2,8 +2,14 @@ package web
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"path"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 )
@@ -131,4 +137,49 @@ func (l *EventLog) Recent(n int) []Event {
 	defer l.mu.Unlock()
 	n = min(n, len(l.evs))
 	return append([]Event(nil), l.evs[len(l.evs)-n:]...)
+}
+
+// Record adds a component's event of any type (wan.Event, zones.Event,
+// inspect.Alarm, …): the source is the Go package that defines its type,
+// the kind, time and message come from its JSON fields of those names
+// (message, detail or reason for the message), and the whole value is kept
+// as Detail. It is meant to sit beside the daemon's telemetry Emit.
+func (l *EventLog) Record(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	e := Event{Source: "gateway", Detail: b}
+	if t := reflect.TypeOf(v); t != nil {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if p := t.PkgPath(); p != "" {
+			e.Source = path.Base(p)
+		}
+	}
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if s, ok := m[k].(string); ok && s != "" {
+				return s
+			}
+		}
+		return ""
+	}
+	e.Kind = cmp.Or(str("kind", "Kind"), "event")
+	if t, err := time.Parse(time.RFC3339Nano, str("time", "Time")); err == nil {
+		e.Time = t
+	} else {
+		e.Time = time.Now()
+	}
+	e.Message = str("message", "Message", "detail", "Detail")
+	if to := str("to"); e.Message == "" && to != "" {
+		e.Message = strings.TrimSpace(fmt.Sprintf("%s %s → %s: %s", str("wan"), str("from"), to, str("reason")))
+	}
+	if e.Message == "" {
+		e.Message = str("reason", "Reason")
+	}
+	l.Add(e)
 }

@@ -28,7 +28,12 @@ type Status struct {
 	Verdict string  `json:"verdict"`
 	Alarms  []Alarm `json:"alarms"`
 
-	ActiveWAN  string       `json:"active_wan,omitempty"`
+	ActiveWAN   string    `json:"active_wan,omitempty"`
+	ActiveSince time.Time `json:"active_since,omitzero"`
+	// Failovers counts switches away from a failed WAN since start.
+	Failovers int `json:"failovers"`
+	// HoldDown is the failback hold-down in force.
+	HoldDown   Millis       `json:"hold_down_ms,omitempty"`
 	WANs       []WAN        `json:"wans"`
 	WANEvents  []WANEvent   `json:"wan_events"`
 	Uplink     *Uplink      `json:"uplink,omitempty"`
@@ -60,16 +65,23 @@ type WAN struct {
 	Active    bool      `json:"active"`
 	Priority  int       `json:"priority,omitempty"`
 	Metered   bool      `json:"metered,omitempty"`
-	Failovers int64     `json:"failovers,omitempty"`
+	Carrier   *bool     `json:"carrier,omitempty"`
+	Address   string    `json:"address,omitempty"`
+	// Frugal is set while a metered standby WAN is probed sparingly.
+	Frugal    bool    `json:"frugal,omitempty"`
+	StandbyMB float64 `json:"probe_standby_mb_month,omitempty"`
+	Failovers int64   `json:"failovers,omitempty"`
 }
 
 // WANEvent is a WAN state change or a failover, with its reason.
 type WANEvent struct {
-	Time   time.Time `json:"time"`
-	WAN    string    `json:"wan"`
-	From   string    `json:"from,omitempty"`
-	To     string    `json:"to"`
-	Reason string    `json:"reason"`
+	Time time.Time `json:"time"`
+	// Kind is wan_state, failover, failback or initial.
+	Kind   string `json:"kind,omitempty"`
+	WAN    string `json:"wan"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to"`
+	Reason string `json:"reason"`
 }
 
 // Uplink is the head-office MQTT session and its backlog.
