@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/branchgw/branchgw/netctl/netlab/testenv"
 )
 
 // nft runs nft(8) in the lab's gw namespace. The firewall never uses it;
@@ -17,7 +19,8 @@ import (
 // firewall by hand" that drift repair must undo.
 func (s *store) nft(t *testing.T, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("ip", append([]string{"netns", "exec", s.gwName, "nft"}, args...)...).CombinedOutput()
+	nft := testenv.NeedCommand(t, "nft")
+	out, err := exec.Command("ip", append([]string{"netns", "exec", s.gwName, nft}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nft %s: %v: %s", strings.Join(args, " "), err, out)
 	}
