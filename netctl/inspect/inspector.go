@@ -141,7 +141,7 @@ func New(cfg Config, log *slog.Logger, deps Deps) (*Inspector, error) {
 }
 
 func (in *Inspector) addSelf(m net.HardwareAddr) {
-	if len(m) == 6 {
+	if len(m) == 6 && !in.isSelf([6]byte(m)) {
 		in.self = append(in.self, [6]byte(m))
 	}
 }
