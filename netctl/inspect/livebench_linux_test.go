@@ -4,6 +4,7 @@ package inspect
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -14,21 +15,25 @@ import (
 )
 
 // BenchmarkLiveCapture blasts UDP from the terminal namespace through the
-// veth as fast as two sender goroutines can write, for two seconds per
+// veth as fast as 1, 2 or 4 sender goroutines can write, for two seconds per
 // iteration, while the inspector captures on the gateway side. It reports
 // packets/s sent and captured and the kernel's ring drops.
 //
 //	go test -run '^$' -bench LiveCapture -benchtime 1x ./netctl/inspect
 func BenchmarkLiveCapture(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		sent, captured, drops, el := liveBlast(b, 2*time.Second)
-		b.ReportMetric(float64(sent)/el.Seconds(), "sent/s")
-		b.ReportMetric(float64(captured)/el.Seconds(), "captured/s")
-		b.ReportMetric(float64(drops), "drops")
+	for _, senders := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("senders=%d", senders), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				sent, captured, drops, el := liveBlast(b, senders, 2*time.Second)
+				b.ReportMetric(float64(sent)/el.Seconds(), "sent/s")
+				b.ReportMetric(float64(captured)/el.Seconds(), "captured/s")
+				b.ReportMetric(float64(drops), "drops")
+			}
+		})
 	}
 }
 
-func liveBlast(b *testing.B, d time.Duration) (sent, captured, drops uint64, el time.Duration) {
+func liveBlast(b *testing.B, senders int, d time.Duration) (sent, captured, drops uint64, el time.Duration) {
 	l := newLab(b)
 	l.ip("-n", l.posNS, "addr", "add", liveTill+"/24", "dev", l.posIf)
 	l.ip("-n", l.gwNS, "addr", "add", liveGw+"/24", "dev", l.gwIf)
@@ -66,7 +71,7 @@ func liveBlast(b *testing.B, d time.Duration) (sent, captured, drops uint64, el 
 	go func() { done <- in.Run(ctx) }()
 	<-opened
 	var conns []net.Conn
-	for k := 0; k < 2; k++ {
+	for k := 0; k < senders; k++ {
 		if err := l.in(l.posNSH, func() error {
 			c, err := net.Dial("udp4", liveGw+":9")
 			conns = append(conns, c)
