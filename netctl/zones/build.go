@@ -29,6 +29,9 @@ const (
 // remembered: the alarm for it fires once per this period at most.
 const unlistedTTL = time.Hour
 
+// setSize bounds the learned-address sets (payment, allow_<zone>).
+const setSize = 4096
+
 type chainSpec struct {
 	Name   string
 	Hook   *nftables.ChainHook
@@ -91,12 +94,12 @@ func build(table string, c Config) *ruleset {
 		rs.Chains = append(rs.Chains, chainSpec{Name: "in_" + z.Name}, chainSpec{Name: "fwd_" + z.Name})
 	}
 	rs.Sets = []setSpec{
-		{Name: setPayment, Key: nftables.TypeIPAddr, Size: 4096},
+		{Name: setPayment, Key: nftables.TypeIPAddr, Size: setSize},
 		{Name: setPOSUnlisted, Key: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeIPAddr), Concat: true, Size: 1024},
 	}
 	for _, z := range c.Zones {
 		if len(z.AllowDomains) > 0 {
-			rs.Sets = append(rs.Sets, setSpec{Name: setAllowPrefix + z.Name, Key: nftables.TypeIPAddr, Size: 4096})
+			rs.Sets = append(rs.Sets, setSpec{Name: setAllowPrefix + z.Name, Key: nftables.TypeIPAddr, Size: setSize})
 		}
 	}
 

@@ -272,3 +272,107 @@ func TestCleanupRemovesTheTable(t *testing.T) {
 		t.Errorf("table still there after cleanup: %s", out)
 	}
 }
+
+func TestLearnedAddressInput(t *testing.T) {
+	needLab(t)
+	s := &store{prefix: randomPrefix(t), wan1: "wan1", wan2: "wan2", ifPOS: "pos0", ifOff: "off0", ifGst: "gst0"}
+	s.gwName = s.prefix + "gw"
+	s.gw = addNS(t, s.gwName)
+	cfg := s.config(true)
+	cfg.Zones[2].AllowDomains = []string{"portal.lab.example"}
+	f := s.firewall(t, cfg, nil)
+	if err := f.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	payment := func() []string {
+		t.Helper()
+		if err := f.Check(); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range f.Snapshot().PaymentIPs {
+			out = append(out, e.IP.String())
+		}
+		return out
+	}
+	a, b := netip.MustParseAddr("192.0.2.20"), netip.MustParseAddr("192.0.2.21")
+	v6 := netip.MustParseAddr("2001:db8::20")
+	if err := f.SetPaymentIPs(map[netip.Addr]time.Duration{a: time.Hour, v6: time.Hour}); err != nil {
+		t.Fatalf("a set with an IPv6 address (AAAA answers) is refused: %v", err)
+	}
+	if got := payment(); !slices.Equal(got, []string{a.String()}) {
+		t.Fatalf("payment set %v, want [%s]", got, a)
+	}
+	big := map[netip.Addr]time.Duration{}
+	for i := range setSize + 1 {
+		big[netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)})] = time.Hour
+	}
+	for name, bad := range map[string]map[netip.Addr]time.Duration{
+		"invalid address": {b: time.Hour, {}: time.Hour},
+		"too many":        big,
+	} {
+		if err := f.SetPaymentIPs(bad); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if got := payment(); !slices.Equal(got, []string{a.String()}) {
+			t.Errorf("%s: payment set changed to %v", name, got)
+		}
+	}
+	if err := f.AddPaymentIP(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := payment(); !slices.Equal(got, []string{a.String(), b.String()}) {
+		t.Errorf("payment set %v after adding %s", got, b)
+	}
+	if err := f.SetPaymentIPs(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := payment(); len(got) != 0 {
+		t.Errorf("payment set %v after replacing it with nothing", got)
+	}
+	if err := f.AddZoneIP("office", a, time.Hour); err == nil {
+		t.Error("AddZoneIP accepted a zone without allow domains")
+	}
+	if err := f.AddZoneIP("guest", a, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.nft(t, "list", "set", "inet", f.Table(), setAllowPrefix+"guest"); !strings.Contains(out, a.String()) {
+		t.Errorf("allow_guest after AddZoneIP:\n%s", out)
+	}
+}
+
+func TestDropEventsAreRateLimited(t *testing.T) {
+	var got []Event
+	f := &Firewall{opts: Options{DropEventInterval: time.Minute, Emit: func(e Event) { got = append(got, e) }}, drops: map[string]dropMark{}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rule := func(p uint64) *RuleStatus {
+		return &RuleStatus{RuleInfo: RuleInfo{Name: ruleWANIn, Verdict: "drop"}, Packets: p, Bytes: p * 60}
+	}
+	for _, step := range []struct {
+		after   time.Duration
+		packets uint64
+		want    uint64 // packets in an event, 0 for none
+	}{
+		{0, 500, 0},                 // first sight: totals from before a restart are not news
+		{2 * time.Second, 510, 10},  // never reported: at once
+		{4 * time.Second, 530, 0},   // within the interval: held back…
+		{50 * time.Second, 540, 0},  //
+		{62 * time.Second, 545, 35}, // …and summed into the next event
+		{64 * time.Second, 545, 0},  // nothing new
+		{200 * time.Second, 3, 0},   // counters restarted (table rebuilt by hand): new baseline
+		{300 * time.Second, 9, 6},
+	} {
+		got = nil
+		f.dropEventLocked(t0.Add(step.after), rule(step.packets))
+		switch {
+		case step.want == 0 && len(got) != 0:
+			t.Errorf("at %s with %d packets: unexpected event %+v", step.after, step.packets, got)
+		case step.want != 0 && (len(got) != 1 || got[0].Packets != step.want || got[0].Bytes != step.want*60):
+			t.Errorf("at %s with %d packets: events %+v, want one of %d packets", step.after, step.packets, got, step.want)
+		}
+	}
+	f.dropEventLocked(t0, &RuleStatus{RuleInfo: RuleInfo{Name: ruleReplies, Verdict: "accept"}, Packets: 9})
+	if len(got) != 1 {
+		t.Error("an accept rule produced a drop event")
+	}
+}

@@ -25,7 +25,8 @@ func clampTTL(ttl time.Duration) time.Duration {
 
 // AddPaymentIP allows POS to reach a payment host's address for ttl (a DNS
 // answer's TTL, clamped to [MinTTL, MaxTTL]). Adding an address already
-// present refreshes its lifetime. DNS snooping (netctl/inspect) calls it for
+// present refreshes its lifetime. IPv6 addresses are ignored: the zones
+// route IPv4 only. DNS snooping (netctl/inspect) calls it for
 // answers to pos.payment_domains; QoS is fed the same addresses.
 func (f *Firewall) AddPaymentIP(ip netip.Addr, ttl time.Duration) error {
 	return f.addIPs(setPayment, map[netip.Addr]time.Duration{ip: ttl}, false)
@@ -52,8 +53,11 @@ func (f *Firewall) AddZoneIP(zone string, ip netip.Addr, ttl time.Duration) erro
 func (f *Firewall) addIPs(set string, ips map[netip.Addr]time.Duration, replace bool) error {
 	elems := make([]nftables.SetElement, 0, len(ips))
 	for ip, ttl := range ips {
-		if !ip.Is4() && !ip.Is4In6() {
-			return fmt.Errorf("zones: set %s: %s: only IPv4 addresses are supported", set, ip)
+		switch {
+		case !ip.IsValid():
+			return fmt.Errorf("zones: set %s: an invalid address", set)
+		case !ip.Is4() && !ip.Is4In6():
+			continue // AAAA answers: no IPv6 path exists to allow
 		}
 		a := ip.Unmap().As4()
 		elems = append(elems, nftables.SetElement{Key: a[:], Timeout: clampTTL(ttl)})
@@ -67,6 +71,12 @@ func (f *Firewall) addIPs(set string, ips map[netip.Addr]time.Duration, replace 
 	s := &nftables.Set{Table: table(f.table), Name: set, KeyType: nftables.TypeIPAddr, HasTimeout: true}
 	if replace {
 		c.FlushSet(s)
+	}
+	if !replace && len(elems) == 0 {
+		return nil
+	}
+	if len(elems) > setSize {
+		return fmt.Errorf("zones: set %s: %d addresses, more than the set's %d", set, len(elems), setSize)
 	}
 	if len(elems) > 0 {
 		if err := c.SetAddElements(s, elems); err != nil {

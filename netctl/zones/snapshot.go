@@ -169,19 +169,31 @@ func (f *Firewall) publishLocked(st *state) error {
 	return nil
 }
 
-// dropEventLocked reports a drop rule's new packets: one event per rule per
-// check at most, which is the rate limit on drop logging.
+// dropMark is a drop rule's counters when they were last reported.
+type dropMark struct {
+	packets, bytes uint64
+	at             time.Time
+}
+
+// dropEventLocked reports a drop rule's new packets, at most once per
+// DropEventInterval per rule: the rate limit on drop logging. The first
+// sight of a rule only takes its counters (they may carry totals from
+// before a restart).
 func (f *Firewall) dropEventLocked(now time.Time, rs *RuleStatus) {
 	if rs.Verdict != "drop" {
 		return
 	}
 	prev, seen := f.drops[rs.Name]
-	f.drops[rs.Name] = [2]uint64{rs.Packets, rs.Bytes}
-	if !seen || rs.Packets <= prev[0] || rs.Bytes < prev[1] {
-		return // first look, or counters restarted: no delta to report
+	switch {
+	case !seen || rs.Packets < prev.packets || rs.Bytes < prev.bytes:
+		f.drops[rs.Name] = dropMark{rs.Packets, rs.Bytes, time.Time{}} // first look, or counters restarted
+		return
+	case rs.Packets == prev.packets || now.Sub(prev.at) < f.opts.DropEventInterval:
+		return
 	}
-	n := rs.Packets - prev[0]
-	f.opts.Emit(Event{Time: now, Kind: EventDrop, Rule: rs.Name, Packets: n, Bytes: rs.Bytes - prev[1],
+	f.drops[rs.Name] = dropMark{rs.Packets, rs.Bytes, now}
+	n := rs.Packets - prev.packets
+	f.opts.Emit(Event{Time: now, Kind: EventDrop, Rule: rs.Name, Packets: n, Bytes: rs.Bytes - prev.bytes,
 		Message: fmt.Sprintf("%d packets dropped by %s: %s", n, rs.Name, rs.Doc)})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -131,7 +132,7 @@ func (s *store) config(strict bool) Config {
 // and removes its table when the test ends.
 func (s *store) firewall(t testing.TB, cfg Config, emit func(Event)) *Firewall {
 	t.Helper()
-	f, err := New(cfg, testLogger(), Options{TablePrefix: s.prefix, NetNS: int(s.gw), Emit: emit})
+	f, err := New(cfg, testLogger(), Options{TablePrefix: s.prefix, NetNS: int(s.gw), Emit: emit, DropEventInterval: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,10 @@ type Options struct {
 	// CheckInterval is how often Run reads the table back, repairs drift
 	// and polls counters. Default 2s.
 	CheckInterval time.Duration
+	// DropEventInterval is the least time between two drop events of one
+	// rule, which carry the packets dropped since the previous one: the
+	// rate limit on drop logging. Default 1m.
+	DropEventInterval time.Duration
 	// Emit receives events; nil drops them.
 	Emit func(Event)
 	// Now is the clock; default time.Now.
@@ -84,7 +88,7 @@ type Firewall struct {
 	applied  time.Time
 	repairs  uint64
 	lastErr  string
-	drops    map[string][2]uint64 // drop packets and bytes per rule at the last check
+	drops    map[string]dropMark  // per drop rule: counters when last reported
 	unlisted map[string]time.Time // alarmed (src, dst) pairs still in the set
 
 	snap atomic.Pointer[Snapshot]
@@ -102,6 +106,9 @@ func New(cfg Config, log *slog.Logger, opts Options) (*Firewall, error) {
 	if opts.CheckInterval <= 0 {
 		opts.CheckInterval = 2 * time.Second
 	}
+	if opts.DropEventInterval <= 0 {
+		opts.DropEventInterval = time.Minute
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -110,7 +117,7 @@ func New(cfg Config, log *slog.Logger, opts Options) (*Firewall, error) {
 	}
 	f := &Firewall{
 		log: log, opts: opts, k: kernel{netns: opts.NetNS}, table: TableName(opts.TablePrefix),
-		cfg: cfg, drops: map[string][2]uint64{}, unlisted: map[string]time.Time{},
+		cfg: cfg, drops: map[string]dropMark{}, unlisted: map[string]time.Time{},
 	}
 	f.rs = build(f.table, cfg)
 	f.snap.Store(&Snapshot{Table: f.table})
