@@ -162,9 +162,12 @@ func (k kernel) apply(rs *ruleset, old *state, replace bool) error {
 		c.FlushTable(t)
 	}
 	sets := map[string]*nftables.Set{}
-	for _, ss := range rs.Sets {
+	for i, ss := range rs.Sets {
+		// Our own batch-local set IDs: left at 0, google/nftables takes one
+		// from a package counter without synchronisation, a data race with
+		// any other component (QoS) adding sets at the same time.
 		s := &nftables.Set{Table: t, Name: ss.Name, KeyType: ss.Key, Concatenation: ss.Concat,
-			HasTimeout: true, Dynamic: true, Size: ss.Size}
+			HasTimeout: true, Dynamic: true, Size: ss.Size, ID: uint32(i + 1)}
 		var elems []nftables.SetElement
 		if replace {
 			elems = old.elements(k, ss.Name)
