@@ -104,7 +104,7 @@ func (s *Store) Oldest(ctx context.Context) (time.Time, bool, error) {
 	var ts sql.NullInt64
 	// min over each stream's first record: cheap, each is one rowid seek.
 	q := fmt.Sprintf(`SELECT MIN((SELECT ts FROM records WHERE id BETWEEN s.id << %d AND (s.id << %d) + %d ORDER BY id LIMIT 1)) FROM streams s`,
-		seqBits, seqBits, maxSeq)
+		seqBits, seqBits, int64(maxSeq)) // int64: an untyped constant overflows int on 32-bit ARM
 	err := s.r.QueryRowContext(ctx, q).Scan(&ts)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("store: oldest record: %w", err)
