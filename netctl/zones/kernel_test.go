@@ -376,3 +376,25 @@ func TestDropEventsAreRateLimited(t *testing.T) {
 		t.Error("an accept rule produced a drop event")
 	}
 }
+
+// TestRebuildWhenSetChanged: a table left by an older gatewayd whose set
+// has another definition cannot be updated in place; Apply rebuilds it in
+// one transaction instead of failing.
+func TestRebuildWhenSetChanged(t *testing.T) {
+	needLab(t)
+	s := &store{prefix: randomPrefix(t), wan1: "wan1", wan2: "wan2", ifPOS: "pos0", ifOff: "off0", ifGst: "gst0"}
+	s.gwName = s.prefix + "gw"
+	s.gw = addNS(t, s.gwName)
+	f := s.firewall(t, s.config(true), nil)
+	s.nft(t, "add", "table", "inet", f.Table())
+	s.nft(t, "add", "set", "inet", f.Table(), setPayment, "{ type ipv4_addr; elements = { 192.0.2.99 } ; }")
+	if err := f.Apply(); err != nil {
+		t.Fatal(err)
+	}
+	if snap := f.Snapshot(); !snap.InSync {
+		t.Fatalf("not in sync after apply: %s", snap.Err)
+	}
+	if out := s.nft(t, "list", "set", "inet", f.Table(), setPayment); !strings.Contains(out, "timeout") {
+		t.Errorf("payment set not rebuilt with timeouts:\n%s", out)
+	}
+}

@@ -168,14 +168,16 @@ func (f *Firewall) Reload(cfg Config) error {
 	oldCfg, oldRS := f.cfg, f.rs
 	f.cfg, f.rs = cfg, build(f.table, cfg)
 	if err := f.applyLocked("reload"); err != nil {
+		// The failed transaction changed nothing: the old ruleset holds.
 		f.cfg, f.rs = oldCfg, oldRS
+		_ = f.refreshLocked() // publish the error
 		return err
 	}
 	return nil
 }
 
 func (f *Firewall) applyLocked(why string) error {
-	err := f.installLocked()
+	st, err := f.installLocked()
 	now := f.opts.Now()
 	if err != nil {
 		f.lastErr = err.Error()
@@ -187,31 +189,32 @@ func (f *Firewall) applyLocked(why string) error {
 	f.applied, f.lastErr = now, ""
 	f.opts.Emit(Event{Time: now, Kind: EventApplied, Message: fmt.Sprintf("%s: %d rules in table %s", why, len(f.rs.Rules), f.table)})
 	f.log.Info("zones: firewall applied", "why", why, "table", f.table, "rules", len(f.rs.Rules), "generation", f.gen)
-	return f.refreshLocked()
+	return f.publishLocked(st)
 }
 
 // installLocked applies rs in place, falling back to rebuilding the table
 // (still one transaction) if the kernel refuses the in-place update, e.g.
-// because a set's definition changed with a new gatewayd version.
-func (f *Firewall) installLocked() error {
+// because a set's definition changed with a new gatewayd version. It returns
+// the table as read back after the transaction.
+func (f *Firewall) installLocked() (*state, error) {
 	old, err := f.k.read(f.table)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := f.k.apply(f.rs, old, false); err != nil {
 		f.log.Warn("zones: in-place update refused, rebuilding the table", "err", err)
 		if err2 := f.k.apply(f.rs, old, true); err2 != nil {
-			return errors.Join(err, err2)
+			return nil, errors.Join(err, err2)
 		}
 	}
 	st, err := f.k.read(f.table)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if d := diff(f.rs, st); len(d) > 0 {
-		return fmt.Errorf("zones: kernel does not hold the ruleset just applied: %v", d)
+		return nil, fmt.Errorf("zones: kernel does not hold the ruleset just applied: %v", d)
 	}
-	return nil
+	return st, nil
 }
 
 // Check reads the table back, repairs drift (someone ran nft, or deleted
