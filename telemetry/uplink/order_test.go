@@ -31,8 +31,10 @@ func outageScenario(t *testing.T, r *rig, sub *mqtttest.Subscriber, cut, restore
 	time.Sleep(outage / 2)
 	appendAlarm("failover")
 	time.Sleep(outage / 2)
-	restore()
+	// The WAN component raises wan_up as the link comes back, before the
+	// MQTT session is up again.
 	upSeq := appendAlarm("wan_up")
+	restore()
 	r.waitSnapshot(120*time.Second, "reconnected and replaying", func(s *Snapshot) bool { return s.Connected && s.Replaying })
 	liveSeq := appendAlarm("pos_unhealthy")
 	r.waitSnapshot(300*time.Second, "backlog drained", func(s *Snapshot) bool { return !s.Replaying })

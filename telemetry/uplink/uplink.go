@@ -203,6 +203,9 @@ func (u *Uplink) Handle(filter string, h func(topic string, payload []byte)) {
 	u.handlers.Store(filter, mqtt.MessageHandler(func(_ mqtt.Client, m mqtt.Message) { h(m.Topic(), m.Payload()) }))
 }
 
+// Name is the component's name for the supervisor and the status page.
+func (u *Uplink) Name() string { return "uplink" }
+
 // Prefix is the gateway's topic root, <prefix>/<site>.
 func (u *Uplink) Prefix() string { return u.prefix }
 
