@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,16 +53,17 @@ type Options struct {
 
 // Gateway is the running daemon.
 type Gateway struct {
-	log     *slog.Logger
-	level   *slog.LevelVar
-	cfg     atomic.Pointer[config.Config]
-	sup     *Supervisor
-	notify  *Notifier
-	parts   []Part
-	started time.Time
-	bootID  string
-	ready   atomic.Bool
-	loaded  atomic.Pointer[time.Time]
+	log      *slog.Logger
+	level    *slog.LevelVar
+	cfg      atomic.Pointer[config.Config]
+	sup      *Supervisor
+	notify   *Notifier
+	parts    []Part
+	started  time.Time
+	bootID   string
+	ready    atomic.Bool
+	loaded   atomic.Pointer[time.Time]
+	reloadMu sync.Mutex
 	// telemetry is the head-office link, for Emit; nil in tests with Parts.
 	telemetry *telemetryPart
 	// wan picks the active uplink; nil in tests with Parts.
@@ -189,6 +191,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 // Reloader get it; if one refuses, the others keep the new config and the
 // error says which one kept its old settings.
 func (g *Gateway) Reload(cfg *config.Config) error {
+	// SIGHUP and a head-office push may arrive together: one at a time.
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
 	g.notify.Reloading()
 	defer g.notify.Ready()
 	g.setConfig(cfg)
