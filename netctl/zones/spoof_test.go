@@ -50,15 +50,22 @@ func TestSpoofedSourceRefused(t *testing.T) {
 		{"ISP side sends as a POS address to the office", "isp", hostPOS, hostOff + ":7004", toOffice.Load},
 	}
 	const n = 5
-	settle := func() { time.Sleep(100 * time.Millisecond) }
+	// waitFor polls cond for up to 5 s: long enough for a loaded machine.
+	waitFor := func(cond func() bool) bool {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if cond() {
+				return true
+			}
+		}
+		return cond()
+	}
 
 	// Without the firewall the spoofed datagrams arrive: the test can see
 	// a spoof pass.
 	for _, tc := range cases {
 		before := tc.got()
 		sendFrom(t, s, tc.from, tc.src, tc.dst, n)
-		settle()
-		if tc.got() == before {
+		if !waitFor(func() bool { return tc.got() > before }) {
 			t.Fatalf("control, no firewall: %s: nothing arrived, so the test cannot tell", tc.name)
 		}
 	}
@@ -82,12 +89,13 @@ func TestSpoofedSourceRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before, counted := tc.got(), spoofCount()
 			sendFrom(t, s, tc.from, tc.src, tc.dst, n)
-			settle()
+			// Once anti-spoof has counted them all, the kernel is done
+			// with them: dropped, they can no longer arrive.
+			if !waitFor(func() bool { return spoofCount()-counted >= n }) {
+				t.Errorf("anti-spoof counted %d packets, want %d", spoofCount()-counted, n)
+			}
 			if got := tc.got() - before; got != 0 {
 				t.Errorf("%d spoofed datagrams arrived", got)
-			}
-			if got := spoofCount() - counted; got < n {
-				t.Errorf("anti-spoof counted %d packets, want %d", got, n)
 			}
 		})
 	}
