@@ -17,6 +17,7 @@ const (
 
 var tcpStateNames = [...]string{"", "syn_sent", "syn_received", "established", "midstream", "closing", "closed"}
 
+// String names the state for the snapshot.
 func (s tcpState) String() string { return tcpStateNames[s] }
 
 // tlsState follows a TLS handshake well enough to time it.
@@ -42,6 +43,7 @@ const (
 
 var nameSourceNames = [...]string{"", "dns", "sni", "http"}
 
+// String names the source for the snapshot: dns, sni or http.
 func (s nameSource) String() string { return nameSourceNames[s] }
 
 // endReason says why a flow left the table.

@@ -236,10 +236,17 @@ type appLayer struct {
 	scratch []byte
 }
 
-func (a *appLayer) CanDecode() gopacket.LayerClass    { return appClass }
-func (a *appLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
-func (a *appLayer) LayerPayload() []byte              { return nil }
+// CanDecode implements gopacket.DecodingLayer.
+func (a *appLayer) CanDecode() gopacket.LayerClass { return appClass }
 
+// NextLayerType implements gopacket.DecodingLayer: the app layer is last.
+func (a *appLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
+
+// LayerPayload implements gopacket.DecodingLayer.
+func (a *appLayer) LayerPayload() []byte { return nil }
+
+// DecodeFromBytes implements gopacket.DecodingLayer: it classifies the
+// payload and parses a ClientHello or an HTTP request line in place.
 func (a *appLayer) DecodeFromBytes(data []byte, _ gopacket.DecodeFeedback) error {
 	a.kind, a.sni, a.hello, a.http = AppNone, nil, NotHello, HTTPRequest{}
 	switch {
