@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/gopacket/gopacket/afpacket"
@@ -87,6 +89,14 @@ func (in *Inspector) openAFPacket() (Source, error) {
 	name := in.cfg.Inspect.Interface
 	if ifi, err := net.InterfaceByName(name); err == nil {
 		in.addSelf(ifi.HardwareAddr)
+		// The gateway's own addresses (IPv6 ones included) are not
+		// destinations to alarm about, nor device addresses.
+		addrs, _ := ifi.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && !slices.Contains(in.selfIPs, p.Addr()) {
+				in.selfIPs = append(in.selfIPs, p.Addr().Unmap())
+			}
+		}
 	}
 	return OpenAFPacket(name, PollTimeout)
 }

@@ -29,7 +29,7 @@ func (in *Inspector) observe(p *wire.Packet, ts int64, n int) *device {
 
 // deviceIP associates ip with dev when it is a plausible own address.
 func (in *Inspector) deviceIP(dev *device, ip netip.Addr, ts int64) {
-	if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip == in.s.self {
+	if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || in.isSelfIP(ip) {
 		return
 	}
 	if ip.Is4() && in.s.lan.IsValid() && !in.s.lan.Contains(ip) && !ip.IsLinkLocalUnicast() {
@@ -200,7 +200,7 @@ func (in *Inspector) checkPOS(f *flow, ts int64) {
 
 func (in *Inspector) posAllowed(f *flow, peer netip.Addr) bool {
 	s := in.s
-	if peer == s.self || peer.IsMulticast() || peer.IsLinkLocalUnicast() || peer == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+	if in.isSelfIP(peer) || peer.IsMulticast() || peer.IsLinkLocalUnicast() || peer == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return true
 	}
 	if s.lan.IsValid() && s.lan.Contains(peer) {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,9 @@ type Deps struct {
 	// the gateway forwarding traffic, not a device. Run adds the capture
 	// interface's MAC when it opens AF_PACKET itself.
 	SelfMACs []net.HardwareAddr
+	// SelfIPs are the gateway's LAN addresses besides lan.address (its
+	// IPv6 ones, say); Run adds the capture interface's.
+	SelfIPs []netip.Addr
 	// SnapshotEvery is how often Run expires flows and publishes a
 	// snapshot; one second when zero.
 	SnapshotEvery time.Duration
@@ -59,6 +63,7 @@ type Inspector struct {
 	apps    *appTable
 	terms   []terminal
 	self    [][6]byte
+	selfIPs []netip.Addr // the gateway's other LAN addresses (IPv6)
 	endFn   func(*flow, endReason)
 	lastTS  int64
 
@@ -135,6 +140,9 @@ func New(cfg Config, log *slog.Logger, deps Deps) (*Inspector, error) {
 	for _, m := range deps.SelfMACs {
 		in.addSelf(m)
 	}
+	for _, ip := range deps.SelfIPs {
+		in.selfIPs = append(in.selfIPs, ip.Unmap())
+	}
 	in.endFn = in.endFlow
 	in.publish(deps.Now())
 	return in, nil
@@ -144,6 +152,11 @@ func (in *Inspector) addSelf(m net.HardwareAddr) {
 	if len(m) == 6 && !in.isSelf([6]byte(m)) {
 		in.self = append(in.self, [6]byte(m))
 	}
+}
+
+// isSelfIP reports whether ip is one of the gateway's own LAN addresses.
+func (in *Inspector) isSelfIP(ip netip.Addr) bool {
+	return ip == in.s.self || slices.Contains(in.selfIPs, ip)
 }
 
 func (in *Inspector) isSelf(mac [6]byte) bool {

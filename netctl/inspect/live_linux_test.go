@@ -188,6 +188,7 @@ func startLive(t *testing.T, mutate func(*config.Config)) *liveRig {
 			return src, err
 		},
 		SelfMACs:      []net.HardwareAddr{gwMAC},
+		SelfIPs:       []netip.Addr{netip.MustParseAddr(v6Gw)},
 		SnapshotEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
