@@ -12,11 +12,6 @@ import (
 	"github.com/branchgw/branchgw/netctl/wan"
 )
 
-// namedWAN gives the WAN manager its component name.
-type namedWAN struct{ *wan.Manager }
-
-func (namedWAN) Name() string { return "wan" }
-
 // buildParts wires the daemon's components from the config. Each subsystem
 // gets its config section, the logger and the few dependencies it needs.
 func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
@@ -56,14 +51,18 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 	if opt.WithoutNetwork {
 		return parts, nil
 	}
-	wm, err := wan.New(cfg.WAN, cfg.Failover, g.log.With("component", "wan"), wan.Options{
-		OnEvent: func(e wan.Event) { g.Emit("event", e) },
-	})
+	wm, err := newRebuilt("wan", cfg,
+		func(c *config.Config) any { return []any{c.WAN, c.Failover} },
+		func(c *config.Config) (*wan.Manager, error) {
+			return wan.New(c.WAN, c.Failover, g.log.With("component", "wan"), wan.Options{
+				OnEvent: func(e wan.Event) { g.Emit("event", e) },
+			})
+		}, g.supervisorRestart)
 	if err != nil {
 		return nil, err
 	}
 	g.wan = wm
-	parts = append(parts, Part{Component: namedWAN{wm}, Snapshot: func() any { return wm.Snapshot() }})
+	parts = append(parts, Part{Component: wm, Snapshot: func() any { return wm.current().Snapshot() }})
 	netParts, err := networkParts(cfg, g)
 	if err != nil {
 		return nil, err

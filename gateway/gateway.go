@@ -67,7 +67,7 @@ type Gateway struct {
 	// telemetry is the head-office link, for Emit; nil in tests with Parts.
 	telemetry *telemetryPart
 	// wan picks the active uplink; nil in tests with Parts.
-	wan *wan.Manager
+	wan *rebuilt[*wan.Manager]
 }
 
 // ActiveWAN names the WAN new connections use, or "" when unknown.
@@ -75,7 +75,7 @@ func (g *Gateway) ActiveWAN() string {
 	if g.wan == nil {
 		return ""
 	}
-	return g.wan.Snapshot().Active
+	return g.wan.current().Snapshot().Active
 }
 
 // Snapshot is the whole daemon's state at one moment, for the status page,

@@ -25,11 +25,6 @@ func (z zonesPart) Reload(cfg *config.Config) error {
 	return z.Firewall.Reload(zc)
 }
 
-// inspectPart is packet inspection as a supervised component.
-type inspectPart struct{ *inspect.Inspector }
-
-func (inspectPart) Name() string { return "inspect" }
-
 // paymentSetTTL bounds how long the firewall keeps a payment IP if the
 // daemon stops refreshing the set; inspection removes expired answers itself.
 const paymentSetTTL = 24 * time.Hour
@@ -104,14 +99,18 @@ func networkParts(cfg *config.Config, g *Gateway) ([]Part, error) {
 		{Component: fan},
 	}
 	if cfg.Inspect.Enabled {
-		in, err := inspect.New(inspect.ConfigFrom(cfg), g.log.With("component", "inspect"), inspect.Deps{
-			OnAlarm: func(a inspect.Alarm) { g.Emit("event", a) },
-			Payment: fan,
-		})
+		in, err := newRebuilt("inspect", cfg,
+			func(c *config.Config) any { return inspect.ConfigFrom(c) },
+			func(c *config.Config) (*inspect.Inspector, error) {
+				return inspect.New(inspect.ConfigFrom(c), g.log.With("component", "inspect"), inspect.Deps{
+					OnAlarm: func(a inspect.Alarm) { g.Emit("event", a) },
+					Payment: fan,
+				})
+			}, g.supervisorRestart)
 		if err != nil {
 			return nil, err
 		}
-		parts = append(parts, Part{Component: inspectPart{in}, Snapshot: func() any { return in.Snapshot() }})
+		parts = append(parts, Part{Component: in, Snapshot: func() any { return in.current().Snapshot() }})
 	}
 	return parts, nil
 }
