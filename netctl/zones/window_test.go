@@ -4,6 +4,7 @@ package zones
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -171,6 +172,37 @@ func TestNoWindowDuringReloadAndFailover(t *testing.T) {
 		{"pos", netServer + ":7001", serveCount(t, s.cloud, netServer+":7001")},
 	}
 	p := s.startProbers(refusedUnderChange(), &allowed, blasts)
+	// A flow open before the reloads (a payment in progress) must keep
+	// working through them; it is ended before the failover, which takes
+	// its WAN away.
+	serveEcho(t, s.cloud, netServer+":7006")
+	var flow net.Conn
+	if err := inNS(s.office, func() (err error) { flow, err = net.Dial("tcp4", netServer+":7006"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer flow.Close()
+	flowDone, flowErr := make(chan struct{}), make(chan error, 1)
+	go func() {
+		buf := make([]byte, 5)
+		for n := 0; ; n++ {
+			select {
+			case <-flowDone:
+				flowErr <- nil
+				return
+			default:
+			}
+			_ = flow.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := flow.Write([]byte("hello")); err != nil {
+				flowErr <- fmt.Errorf("write %d: %w", n, err)
+				return
+			}
+			if _, err := io.ReadFull(flow, buf); err != nil {
+				flowErr <- fmt.Errorf("read %d: %w", n, err)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 
 	const reloads = 40
 	for i := range reloads {
@@ -194,6 +226,10 @@ func TestNoWindowDuringReloadAndFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == reloads/2 {
+			close(flowDone)
+			if err := <-flowErr; err != nil {
+				t.Errorf("a flow open before the reloads broke during them: %v", err)
+			}
 			// Failover: the fibre's cable is pulled at the ISP side and
 			// the default route moves to the second WAN.
 			ipCmd(t, "-n", s.cloudName, "link", "set", s.prefix+"c1", "down")
@@ -243,4 +279,26 @@ func TestNoWindowDuringReloadAndFailover(t *testing.T) {
 	if !blasted || !probed {
 		t.Errorf("the probers missed a 1 s open window (connection probes caught it: %v, blasts: %v), so their silence above proves nothing", probed, blasted)
 	}
+}
+
+// serveEcho echoes every TCP connection on addr in ns.
+func serveEcho(t testing.TB, ns netns.NsHandle, addr string) {
+	t.Helper()
+	var ln net.Listener
+	if err := inNS(ns, func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
+		t.Fatalf("listen tcp %s: %v", addr, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
 }
