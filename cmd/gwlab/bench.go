@@ -69,6 +69,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		start, stop func() error
 		gaps, first []time.Duration
 		back        []time.Duration
+		detect      []time.Duration
 	}{
 		{name: "carrier loss", start: func() error { return l.Carrier(0, false) }, stop: func() error { return l.Carrier(0, true) }},
 		{name: "black hole", start: func() error { return l.BlackHole(0, true) }, stop: func() error { return l.BlackHole(0, false) }},
@@ -81,8 +82,9 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 				return fmt.Errorf("%s #%d: %w", o.name, i+1, err)
 			}
 			o.gaps, o.first, o.back = append(o.gaps, r.gap), append(o.first, r.firstTxn), append(o.back, r.failback)
-			fmt.Fprintf(stdout, "  %-12s #%-2d gap %7s  first POS txn %7s  failback %7s\n", o.name, i+1,
-				ms(r.gap), ms(r.firstTxn), ms(r.failback))
+			fmt.Fprintf(stdout, "  %-12s #%-2d failover after %7s  gap %7s  first POS txn %7s  failback %7s\n", o.name, i+1,
+				ms(r.detect), ms(r.gap), ms(r.firstTxn), ms(r.failback))
+			o.detect = append(o.detect, r.detect)
 		}
 	}
 	var falses []int
@@ -99,6 +101,8 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	row := func(name string, d []time.Duration, goal string) {
 		fmt.Fprintf(stdout, "%-44s %9s %9s %9s %9s   %s\n", name, ms(pct(d, 50)), ms(pct(d, 95)), ms(pct(d, 99)), ms(slices.Max(d)), goal)
 	}
+	row("failover decided, carrier loss", outages[0].detect, "")
+	row("failover decided, black hole", outages[1].detect, "")
 	row("POS UDP gap (10 ms stream), carrier loss", outages[0].gaps, "p95 <= 300ms")
 	row("POS UDP gap (10 ms stream), black hole", outages[1].gaps, "p95 <= 3s, p99 <= 5s")
 	row("first POS txn on a new connection, carrier", outages[0].first, "<= 6s")
@@ -118,7 +122,7 @@ type bench struct {
 	out  io.Writer
 }
 
-type benchResult struct{ gap, firstTxn, failback time.Duration }
+type benchResult struct{ detect, gap, firstTxn, failback time.Duration }
 
 // once runs one outage: the POS stream's longest silence, the first
 // transaction that succeeds on a new connection, and the time from the
@@ -150,6 +154,7 @@ func (b *bench) once(ctx context.Context, start, stop func() error) (benchResult
 	if err != nil {
 		return r, err
 	}
+	r.detect = fo.Time.Sub(t0)
 	for !s.LastEcho().After(fo.Time) {
 		if wctx.Err() != nil {
 			return r, errors.New("the POS stream did not resume after failover")

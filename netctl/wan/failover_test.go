@@ -14,9 +14,13 @@ import (
 func TestLabCarrierLossFailsOver(t *testing.T) {
 	t.Parallel()
 	r := startLab(t, 30*time.Second)
-	gap := streamResumes(t, r, 10*time.Second, func() error { return r.l.Carrier(0, false) })
+	gap, first := streamResumes(t, r, 10*time.Second, func() error { return r.l.Carrier(0, false) })
 	ev, _ := r.waitEvent(t, 0, 5*time.Second, "failover", isKind("failover", "wan2"))
-	t.Logf("carrier loss: POS stream gap %v; %s (%s), %d conntrack entries flushed", gap, ev.Kind, ev.Reason, ev.Flushed)
+	t.Logf("carrier loss: POS stream gap %v, first transaction on a new connection after %v; %s (%s), %d conntrack entries flushed",
+		gap, first, ev.Kind, ev.Reason, ev.Flushed)
+	if first < 0 || first > gap+time.Second {
+		t.Errorf("first POS transaction after %v, want within the gap %v + 1s", first, gap)
+	}
 	s := r.m.Snapshot()
 	if s.Active != "wan2" || s.WANs[0].State != wan.Down || s.WANs[0].Carrier {
 		t.Errorf("after carrier loss: %s", s)
@@ -85,9 +89,13 @@ func TestLabFailbackAfterHoldDown(t *testing.T) {
 func TestLabBlackHoleFailsOver(t *testing.T) {
 	t.Parallel()
 	r := startLab(t, 30*time.Second)
-	gap := streamResumes(t, r, 15*time.Second, func() error { return r.l.BlackHole(0, true) })
+	gap, first := streamResumes(t, r, 15*time.Second, func() error { return r.l.BlackHole(0, true) })
 	ev, _ := r.waitEvent(t, 0, 5*time.Second, "failover", isKind("failover", "wan2"))
-	t.Logf("black hole: POS stream gap %v; %s (%s), %d conntrack entries flushed", gap, ev.Kind, ev.Reason, ev.Flushed)
+	t.Logf("black hole: POS stream gap %v, first transaction on a new connection after %v; %s (%s), %d conntrack entries flushed",
+		gap, first, ev.Kind, ev.Reason, ev.Flushed)
+	if first < 0 || first > gap+time.Second {
+		t.Errorf("first POS transaction after %v, want within the gap %v + 1s", first, gap)
+	}
 	s := r.m.Snapshot()
 	if s.Active != "wan2" || s.WANs[0].State != wan.Down || !s.WANs[0].Carrier {
 		t.Errorf("after black hole: %s", s)

@@ -135,7 +135,8 @@ func posWorks(ctx context.Context, l *netlab.Lab) error {
 		return err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
+	dl, _ := dctx.Deadline()
+	_ = c.SetDeadline(dl)
 	if _, err := c.Write([]byte("txn\n")); err != nil {
 		return err
 	}
@@ -145,9 +146,10 @@ func posWorks(ctx context.Context, l *netlab.Lab) error {
 }
 
 // streamResumes starts a POS UDP stream, runs outage, and returns the
-// stream's longest silence after the outage began; it fails the test if
-// the stream does not flow again within limit.
-func streamResumes(t *testing.T, r *labRun, limit time.Duration, outage func() error) time.Duration {
+// stream's longest silence after the outage began and when the first
+// transaction on a new TCP connection succeeded; it fails the test if the
+// stream does not flow again within limit.
+func streamResumes(t *testing.T, r *labRun, limit time.Duration, outage func() error) (gap, first time.Duration) {
 	t.Helper()
 	s, err := r.l.StartStream(r.ctx, netlab.POS1, fmt.Sprintf("%s:%d", netlab.Server, netlab.EchoPort), 10*time.Millisecond)
 	if err != nil {
@@ -156,6 +158,7 @@ func streamResumes(t *testing.T, r *labRun, limit time.Duration, outage func() e
 	defer s.Stop()
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
+	txn := firstTransaction(r.ctx, r.l, start)
 	if err := outage(); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +170,7 @@ func streamResumes(t *testing.T, r *labRun, limit time.Duration, outage func() e
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	return s.Stats(start).MaxGap
+	return s.Stats(start).MaxGap, <-txn
 }
 
 // echoLine sends one line over c and reads it back.
@@ -208,5 +211,25 @@ func ctMarks(t *testing.T, r *labRun, conns ...net.Conn) []uint32 {
 			}
 		}
 	}
+	return out
+}
+
+// firstTransaction starts a till that, from t0 on, opens a new connection
+// and runs one transaction every attempt (each bounded at 300 ms) until
+// one succeeds; the channel gets the time from t0.
+func firstTransaction(ctx context.Context, l *netlab.Lab, t0 time.Time) <-chan time.Duration {
+	out := make(chan time.Duration, 1)
+	go func() {
+		for ctx.Err() == nil {
+			actx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+			err := posWorks(actx, l)
+			cancel()
+			if err == nil {
+				out <- time.Since(t0)
+				return
+			}
+		}
+		out <- -1
+	}()
 	return out
 }
