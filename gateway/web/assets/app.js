@@ -185,7 +185,7 @@
       var cell = el("span"); cell.appendChild(name);
       if (d.new) { cell.appendChild(document.createTextNode(" ")); cell.appendChild(el("span", "badge new", "new")); }
       if (d.unknown) { cell.appendChild(document.createTextNode(" ")); cell.appendChild(el("span", "badge unknown-dev", "unknown")); }
-      cell.appendChild(el("div", "muted", d.mac + (d.vendor && d.vendor !== name.textContent ? " · " + d.vendor : "")));
+      if (name.textContent !== d.mac) cell.appendChild(el("div", "muted", d.mac + (d.vendor && d.vendor !== name.textContent ? " · " + d.vendor : "")));
       row(tb, [cell, (d.ips || []).join(" "), ago(d.last_seen), bytes(d.bytes)], d.new || d.unknown ? "hl" : "");
     });
     if (!tb.rows.length) empty(tb, 4, "No devices seen.");
@@ -210,8 +210,11 @@
   function chart() {
     var box = clear($("chart"));
     if (!hist || !hist.wans) return;
-    var names = Object.keys(hist.wans), W = 600, H = 150, now = Date.now() / 1000, t0 = now - 3600, maxR = 10;
-    names.forEach(function (n) { hist.wans[n].forEach(function (p) { if (p[1] > maxR) maxR = p[1]; }); });
+    // The right edge is the newest sample, so a box whose clock differs
+    // from the phone's still draws its last hour.
+    var names = Object.keys(hist.wans), W = 600, H = 150, now = 0, maxR = 10;
+    names.forEach(function (n) { hist.wans[n].forEach(function (p) { if (p[1] > maxR) maxR = p[1]; if (p[0] > now) now = p[0]; }); });
+    var t0 = now - 3600;
     maxR = Math.ceil(maxR / 10) * 10;
     var NS = "http://www.w3.org/2000/svg", svg = document.createElementNS(NS, "svg");
     svg.setAttribute("viewBox", "0 0 " + W + " " + (H + 14)); svg.setAttribute("role", "img");
@@ -225,10 +228,12 @@
       pts.forEach(function (p) {
         var x = (p[0] - t0) / 3600 * W; if (x < 0) return;
         if (p[2] > 0) add("rect", { x: x - 2, y: H - p[2] / 100 * H, width: 4, height: p[2] / 100 * H, fill: col, "class": "loss" });
-        if (!p[3]) { d += ""; return; }
+        if (!p[3]) return; // down: a gap in the line
         d += (d ? " L" : "M") + x.toFixed(1) + " " + (H - Math.min(p[1], maxR) / maxR * H).toFixed(1);
       });
       if (d) add("path", { d: d, stroke: col, "class": "rtt" });
+      var lastP = pts[pts.length - 1];
+      if (lastP && lastP[3]) add("circle", { cx: ((lastP[0] - t0) / 3600 * W).toFixed(1), cy: (H - Math.min(lastP[1], maxR) / maxR * H).toFixed(1), r: 3, fill: col });
       add("text", { x: W - 120 + 0, y: 12 + 12 * k, fill: col }, n.toUpperCase() + " RTT");
     });
     box.appendChild(svg);
