@@ -9,6 +9,7 @@ import (
 
 	"github.com/branchgw/branchgw/netctl/netlab"
 	"github.com/branchgw/branchgw/netctl/wan"
+	"github.com/branchgw/branchgw/netctl/wan/wanlab"
 )
 
 func TestLabCarrierLossFailsOver(t *testing.T) {
@@ -102,5 +103,31 @@ func TestLabBlackHoleFailsOver(t *testing.T) {
 	}
 	if err := posWorks(r.ctx, r.l); err != nil {
 		t.Errorf("a new POS connection after failover: %v", err)
+	}
+}
+
+// A metered standby (LTE) is probed through its cheapest target every 5 s,
+// within the monthly budget, and at the full rate once it carries traffic.
+func TestLabMeteredStandby(t *testing.T) {
+	t.Parallel()
+	wans := wanlab.LabWANs()
+	wans[1].Metered = true
+	r := startLabWith(t, wans, 30*time.Second)
+	s := r.m.Snapshot()
+	lte := s.WANs[1]
+	if !lte.Frugal || s.ActiveMetered {
+		t.Errorf("metered standby: frugal %v, active metered %v", lte.Frugal, s.ActiveMetered)
+	}
+	if lte.Budget.StandbyMB >= 50 || lte.Budget.ActiveMB <= lte.Budget.StandbyMB {
+		t.Errorf("budget %+v: want standby under 50 MB a month", lte.Budget)
+	}
+	t.Logf("LTE probe budget: %.1f MB/month on standby, %.0f MB/month while active", lte.Budget.StandbyMB, lte.Budget.ActiveMB)
+	if err := r.l.Carrier(0, false); err != nil {
+		t.Fatal(err)
+	}
+	r.waitEvent(t, 0, 5*time.Second, "failover", isKind("failover", "wan2"))
+	s = r.m.Snapshot()
+	if s.WANs[1].Frugal || !s.ActiveMetered {
+		t.Errorf("metered and active: frugal %v, active metered %v", s.WANs[1].Frugal, s.ActiveMetered)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/netctl/netlab"
 	"github.com/branchgw/branchgw/netctl/wan"
 	"github.com/branchgw/branchgw/netctl/wan/wanlab"
@@ -77,6 +78,11 @@ type labRun struct {
 // checks that it removed everything it put in the kernel.
 func startLab(t *testing.T, failback time.Duration) *labRun {
 	t.Helper()
+	return startLabWith(t, wanlab.LabWANs(), failback)
+}
+
+func startLabWith(t *testing.T, wans []config.WAN, failback time.Duration) *labRun {
+	t.Helper()
 	l := netlab.ForTest(t, netlab.Options{})
 	netlab.ServicesForTest(t, l, netlab.ServiceOptions{})
 	level := slog.LevelWarn
@@ -85,7 +91,7 @@ func startLab(t *testing.T, failback time.Duration) *labRun {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("lab", l.Prefix, "test", t.Name())
 	ctx, cancel := context.WithCancel(context.Background())
-	m, ev, done, err := wanlab.LabManager(ctx, l, wanlab.LabWANs(), wanlab.LabFailover(failback), log)
+	m, ev, done, err := wanlab.LabManager(ctx, l, wans, wanlab.LabFailover(failback), log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -99,7 +105,7 @@ func startLab(t *testing.T, failback time.Duration) *labRun {
 			t.Errorf("manager left in the kernel: %v", left)
 		}
 	})
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 40*time.Second)
 	defer wcancel()
 	if err := wanlab.WaitActive(wctx, m, "wan1", "wan1", "wan2"); err != nil {
 		t.Fatal(err)
