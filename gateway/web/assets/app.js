@@ -224,12 +224,14 @@
     add("text", { x: 2, y: 10 }, maxR + " ms"); add("text", { x: 2, y: H + 12 }, "-60 min"); add("text", { x: W - 28, y: H + 12 }, "now");
     var colors = ["#1f5f8b", "#b35c00", "#6a3d9a", "#2e7d32"];
     names.forEach(function (n, k) {
-      var pts = hist.wans[n], d = "", col = colors[k % colors.length];
+      var pts = hist.wans[n], d = "", gap = true, col = colors[k % colors.length];
       pts.forEach(function (p) {
         var x = (p[0] - t0) / 3600 * W; if (x < 0) return;
         if (p[2] > 0) add("rect", { x: x - 2, y: H - p[2] / 100 * H, width: 4, height: p[2] / 100 * H, fill: col, "class": "loss" });
-        if (!p[3]) return; // down: a gap in the line
-        d += (d ? " L" : "M") + x.toFixed(1) + " " + (H - Math.min(p[1], maxR) / maxR * H).toFixed(1);
+        if (!p[3]) { gap = true; return; } // down: a gap in the line
+        d += (gap ? " M" : " L");
+        gap = false;
+        d += "" + x.toFixed(1) + " " + (H - Math.min(p[1], maxR) / maxR * H).toFixed(1);
       });
       if (d) add("path", { d: d, stroke: col, "class": "rtt" });
       var lastP = pts[pts.length - 1];
