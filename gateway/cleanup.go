@@ -6,15 +6,19 @@ import (
 	"os"
 
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/netctl/wan"
+	"github.com/branchgw/branchgw/netctl/zones"
 )
 
-// Cleanup removes what the daemon leaves in the system: routes, rules,
-// qdiscs, nftables tables and its socket. systemd runs it after every stop
-// (ExecStopPost=gatewayd cleanup), so even a crash leaves nothing behind.
-// Each step runs even when an earlier one failed.
-func Cleanup(cfg *config.Config, log *slog.Logger) error {
+// Cleanup removes what the daemon leaves in the system: policy routes and
+// rules, connection marks, qdiscs and its socket. systemd runs it after every
+// stop (ExecStopPost=gatewayd cleanup), so even a crash leaves nothing
+// behind. The zone firewall stays unless firewall is true (uninstall): a
+// stopped daemon must leave the store closed, not open. Each step runs even
+// when an earlier one failed.
+func Cleanup(cfg *config.Config, log *slog.Logger, firewall bool) error {
 	var errs []error
-	for _, step := range cleanupSteps(cfg) {
+	for _, step := range cleanupSteps(cfg, firewall) {
 		if err := step.run(); err != nil {
 			log.Error("cleanup step failed", "step", step.name, "err", err)
 			errs = append(errs, err)
@@ -31,8 +35,9 @@ type cleanupStep struct {
 }
 
 // cleanupSteps lists every subsystem's cleanup, in reverse order of setup.
-func cleanupSteps(cfg *config.Config) []cleanupStep {
-	return []cleanupStep{
+func cleanupSteps(cfg *config.Config, firewall bool) []cleanupStep {
+	steps := []cleanupStep{
+		{"wan routing", func() error { return wan.Cleanup(wan.Layout{}, len(cfg.WAN), nil) }},
 		{"socket", func() error {
 			if err := os.Remove(cfg.Web.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return err
@@ -40,4 +45,8 @@ func cleanupSteps(cfg *config.Config) []cleanupStep {
 			return nil
 		}},
 	}
+	if firewall {
+		steps = append(steps, cleanupStep{"zone firewall", func() error { return zones.Cleanup(zones.DefaultTablePrefix, 0) }})
+	}
+	return steps
 }

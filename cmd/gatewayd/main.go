@@ -32,10 +32,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", defaultConfig, "config file")
 	check := fs.Bool("check-config", false, "validate the config file and exit")
 	showVersion := fs.Bool("version", false, "print version and exit")
+	withFirewall := fs.Bool("firewall", false, "with cleanup: remove the zone firewall too (uninstall; leaves the store open)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: gatewayd [-config FILE] [-check-config] [-version] [cleanup]\n\n"+
-			"cleanup removes the routes, rules, qdiscs, nftables tables and socket the daemon owns\n"+
-			"(systemd runs it after every stop).\n\n")
+		fmt.Fprintf(stderr, "usage: gatewayd [-config FILE] [-check-config] [-version] [[-firewall] cleanup]\n\n"+
+			"cleanup removes the routes, rules, connection marks, qdiscs and socket the daemon owns\n"+
+			"(systemd runs it after every stop); the zone firewall stays, so the store stays closed,\n"+
+			"unless -firewall is given.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -58,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if cleanup {
 		log := newLogger(cfg.Log.Format, new(slog.LevelVar), stderr)
-		if err := gateway.Cleanup(cfg, log); err != nil {
+		if err := gateway.Cleanup(cfg, log, *withFirewall); err != nil {
 			return 1
 		}
 		return 0

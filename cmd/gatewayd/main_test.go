@@ -258,14 +258,44 @@ func readVmRSS(pid int) (int, error) {
 // TestCleanup is what systemd's ExecStopPost runs after a crash: it removes
 // what the daemon left behind, and is fine to run twice.
 func TestCleanup(t *testing.T) {
+	testenv.NeedRoot(t)
+	if os.Getenv("GATEWAYD_CLEANUP_IN_NETNS") == "" {
+		// Cleanup works on the current network namespace: run this test
+		// again in a fresh one, never on the host's routing.
+		unshare := testenv.NeedCommand(t, "unshare")
+		cmd := exec.Command(unshare, "--net", os.Args[0], "-test.run", "^TestCleanup$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "GATEWAYD_CLEANUP_IN_NETNS=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("in a fresh netns: %v\n%s", err, out)
+		}
+		return
+	}
 	dir := t.TempDir()
 	cfgPath := labConfig(t, dir)
 	sock := filepath.Join(dir, "gw.sock")
 	os.WriteFile(sock, nil, 0o600) // left by a killed daemon
-	for range 2 {
+	nft := testenv.NeedCommand(t, "nft")
+	if out, err := exec.Command(nft, "add table inet branchgw_zones").CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v %s", err, out)
+	}
+	hasFirewall := func() bool {
+		out, _ := exec.Command(nft, "list tables").Output()
+		return strings.Contains(string(out), "branchgw_zones")
+	}
+	for _, tc := range []struct {
+		args     []string
+		firewall bool
+	}{
+		{[]string{"-config", cfgPath, "cleanup"}, true},               // the store stays closed
+		{[]string{"-config", cfgPath, "cleanup"}, true},               // twice is fine
+		{[]string{"-config", cfgPath, "-firewall", "cleanup"}, false}, // uninstall
+	} {
 		var out, errb bytes.Buffer
-		if code := run([]string{"-config", cfgPath, "cleanup"}, &out, &errb); code != 0 {
-			t.Fatalf("cleanup: exit %d: %s", code, errb.String())
+		if code := run(tc.args, &out, &errb); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, errb.String())
+		}
+		if hasFirewall() != tc.firewall {
+			t.Errorf("%v: firewall table present = %v", tc.args, !tc.firewall)
 		}
 	}
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
