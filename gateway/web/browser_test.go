@@ -224,7 +224,7 @@ func TestBrowser(t *testing.T) {
 // js runs a statement in the page, ignoring its value.
 func js(stmt string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		_, err := chromedp.Evaluate[bool](stmt + "; true")(ctx, t)
+		_, err := chromedp.Evaluate[bool](stmt+"; true")(ctx, t)
 		return err
 	})
 }
