@@ -45,6 +45,7 @@ func crashChild(mode string) int {
 		return 2
 	}
 	acks := make(chan string, 4096)
+	acks <- "READY\n" // the parent's random kill clock starts now
 	go func() { // one writer, flushing whenever it has caught up
 		w := bufio.NewWriter(os.Stdout)
 		for l := range acks {
@@ -55,7 +56,8 @@ func crashChild(mode string) int {
 		}
 	}()
 	ctx := context.Background()
-	producers, pause := 8, time.Duration(0)
+	// Paced so that 12 ingest rounds leave a store that reopens quickly.
+	producers, pause := 8, 200*time.Microsecond
 	if mode == "replay" {
 		m := config.Defaults().MQTT
 		m.Broker = os.Getenv("BRANCHGW_BROKER")
@@ -124,11 +126,15 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		read := make(chan int)
+		read, ready := make(chan int), make(chan struct{})
 		go func() {
 			n := 0
 			sc := bufio.NewScanner(out)
 			for sc.Scan() {
+				if sc.Text() == "READY" {
+					close(ready)
+					continue
+				}
 				f := strings.Fields(sc.Text())
 				if len(f) != 3 || f[0] != "A" {
 					continue
@@ -142,7 +148,14 @@ func TestKill9LosesNoAcknowledgedRecord(t *testing.T) {
 			io.Copy(io.Discard, out)
 			read <- n
 		}()
-		time.Sleep(time.Duration(150+rng.IntN(500)) * time.Millisecond)
+		select {
+		case <-ready:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: the child did not start: %s", round, stderr.String())
+		}
+		time.Sleep(time.Duration(50+rng.IntN(500)) * time.Millisecond)
 		if mode == "replay" {
 			// Kill it while it is sending: wait until batches flow.
 			before := len(sub.Messages())

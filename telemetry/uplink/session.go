@@ -35,8 +35,16 @@ func (u *Uplink) session(ctx context.Context) (up bool, err error) {
 		c.AddRoute(k.(string), v.(mqtt.MessageHandler))
 		return true
 	})
-	if err := wait(ctx, lost, c.Connect()); err != nil {
+	ct := c.Connect()
+	if err := wait(ctx, lost, ct); err != nil {
 		if ctx.Err() != nil {
+			// Shutting down mid-connect: close the connection if it
+			// still comes up, rather than leave it open behind us.
+			go func() {
+				if ct.Wait() && ct.Error() == nil {
+					c.Disconnect(0)
+				}
+			}()
 			return false, nil
 		}
 		return false, fmt.Errorf("connect to %s: %w%s", u.broker, err, hint(err))
