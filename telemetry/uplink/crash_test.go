@@ -46,7 +46,7 @@ func crashChild(mode string) int {
 	}
 	acks := make(chan string, 4096)
 	acks <- "READY\n" // the parent's random kill clock starts now
-	go func() { // one writer, flushing whenever it has caught up
+	go func() {       // one writer, flushing whenever it has caught up
 		w := bufio.NewWriter(os.Stdout)
 		for l := range acks {
 			w.WriteString(l)
