@@ -45,8 +45,10 @@ func crashChild(mode string) int {
 		return 2
 	}
 	acks := make(chan string, 4096)
-	acks <- "READY\n" // the parent's random kill clock starts now
-	go func() {       // one writer, flushing whenever it has caught up
+	// The parent's random kill clock starts at READY. One writer goroutine
+	// prints the acks, flushing whenever it has caught up.
+	acks <- "READY\n"
+	go func() {
 		w := bufio.NewWriter(os.Stdout)
 		for l := range acks {
 			w.WriteString(l)
