@@ -88,7 +88,9 @@ type Options struct {
 	ReserveBytes int64
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// OnAlarm receives the store's alarms (also appended to EventStream).
+	// OnAlarm receives the store's alarms, which are also appended to
+	// EventStream already. It runs on the writer goroutine: it must return
+	// quickly and must not call Append (that would wait on itself).
 	OnAlarm func(Alarm)
 }
 

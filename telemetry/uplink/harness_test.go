@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +52,8 @@ type rig struct {
 	cancel context.CancelFunc
 	done   chan error
 	events chan Event
+	// maxInflight is the most unacknowledged batches seen at once.
+	maxInflight atomic.Int64
 }
 
 func startRig(t testing.TB, m config.MQTT, tc config.Telemetry, d Deps, before ...func(*Uplink)) *rig {
@@ -87,6 +90,14 @@ func startRig(t testing.TB, m config.MQTT, tc config.Telemetry, d Deps, before .
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- u.Run(ctx) }()
+	go func() {
+		for ctx.Err() == nil {
+			if n := u.inflight.Load(); n > r.maxInflight.Load() {
+				r.maxInflight.Store(n)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
 	t.Cleanup(r.stop)
 	return r
 }

@@ -99,6 +99,9 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	if ta.dupRecords > window {
 		t.Fatalf("%d duplicate records, more than one in-flight window (%d)", ta.dupRecords, window)
 	}
+	if n := r.maxInflight.Load(); n > int64(m.Inflight) {
+		t.Fatalf("%d batches in flight at once, window is %d", n, m.Inflight)
+	}
 	historical := 0
 	for _, bt := range ta.batches {
 		if bt.Historical {
@@ -108,8 +111,8 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	if historical == 0 {
 		t.Fatal("no record was marked historical after the outage")
 	}
-	t.Logf("outage %s: %d records, backlog at restart %d, %d sent as historical, %d duplicates (window %d), %d reconnects",
-		outage, last, backlog, historical, ta.dupRecords, window, r.up.Snapshot().Reconnects)
+	t.Logf("outage %s: %d records, backlog at restart %d, %d sent as historical, %d duplicates (window %d records), at most %d of %d batches in flight, %d reconnects",
+		outage, last, backlog, historical, ta.dupRecords, window, r.maxInflight.Load(), m.Inflight, r.up.Snapshot().Reconnects)
 }
 
 func TestNoBrokerKeepsTelemetryLocal(t *testing.T) {
