@@ -44,10 +44,11 @@ func (s *posStats) String() string {
 }
 
 // posTill runs card transactions from node every interval over one TCP
-// connection to the cloud's echo server, reconnecting after a failure,
-// until ctx ends.
+// connection to the lab's card acquirer (an echo server on the Payment
+// address: the example config's pos zone is strict and allows only that
+// address), reconnecting after a failure, until ctx ends.
 func posTill(ctx context.Context, l *netlab.Lab, node netlab.Node, interval time.Duration, st *posStats) {
-	addr := fmt.Sprintf("%s:%d", netlab.Server, netlab.POSPort)
+	addr := fmt.Sprintf("%s:%d", netlab.Payment, netlab.POSPort)
 	var conn net.Conn
 	var rd *bufio.Reader
 	defer func() {
