@@ -45,7 +45,7 @@ func (in *Inspector) Run(ctx context.Context) error {
 	in.log.Info("inspect: capturing", "interface", in.cfg.Inspect.Interface, "max_flows", in.s.maxFlows)
 	every := in.deps.SnapshotEvery
 	next := in.deps.Now().Add(every)
-	for n := 0; ; n++ {
+	for {
 		if ctx.Err() != nil {
 			in.tick(src)
 			return nil
@@ -54,8 +54,9 @@ func (in *Inspector) Run(ctx context.Context) error {
 		switch {
 		case err == nil:
 			in.handle(frame, ts.UnixNano(), vlan)
-			// The clock is read every 64 packets, not per packet.
-			if n&63 != 0 {
+			// The packet's kernel timestamp says when to tick: no clock
+			// read per packet.
+			if ts.Before(next) {
 				continue
 			}
 		case errors.Is(err, ErrTimeout):
