@@ -80,6 +80,7 @@ type Evidence struct {
 	LastErr string  `json:"last_error,omitempty"`
 }
 
+// String is the evidence as one line for logs.
 func (e Evidence) String() string {
 	s := fmt.Sprintf("%s %s %s loss %.0f%% of %d rtt %s", e.Type, e.Target, e.Verdict, e.Loss, e.Probes, e.RTT)
 	if e.LastErr != "" && e.Verdict != "ok" {

@@ -56,6 +56,7 @@ type Rule struct {
 	SuppressPrefixlen int
 }
 
+// String is the rule in `ip rule` syntax (for logs and table tests).
 func (r Rule) String() string {
 	s := fmt.Sprintf("ip rule add priority %d", r.Priority)
 	if r.From.IsValid() {
@@ -88,6 +89,7 @@ type Route struct {
 	Dev     string
 }
 
+// String is the route in `ip route` syntax.
 func (r Route) String() string {
 	s := fmt.Sprintf("ip route replace table %d default", r.Table)
 	if r.Gateway.IsValid() {
