@@ -54,7 +54,12 @@ func TestLiveCapture(t *testing.T) {
 		s = in.Snapshot()
 		lr.mu.Lock()
 		defer lr.mu.Unlock()
-		return len(s.POS) == 1 && s.POS[0].Handshakes >= 4 && len(lr.alarms) >= 3 && namedFlows(s) >= 6
+		kinds := map[AlarmKind]bool{}
+		for _, a := range lr.alarms {
+			kinds[a.Kind] = true
+		}
+		return len(s.POS) == 1 && s.POS[0].Handshakes >= 4 && namedFlows(s) >= 6 &&
+			kinds[AlarmNewDevice] && kinds[AlarmDNSResolver] && kinds[AlarmPOSDestination]
 	})
 
 	names := map[string]Flow{}
