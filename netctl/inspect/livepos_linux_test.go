@@ -59,7 +59,7 @@ func TestLivePOSHealth(t *testing.T) {
 	var bad Terminal
 	waitFor(t, 10*time.Second, func() bool {
 		bad = lr.in.Snapshot().POS[0]
-		return bad.Handshakes >= 9 && len(lr.alarmsOf(AlarmPOSDegraded)) > 0
+		return bad.Handshakes >= 9 && bad.Degraded && len(lr.alarmsOf(AlarmPOSDegraded)) > 0
 	})
 	if !bad.Degraded || bad.Retransmits == 0 || bad.RetransRate <= clean.RetransRate {
 		t.Errorf("impaired path: %+v", bad)
