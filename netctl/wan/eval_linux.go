@@ -3,6 +3,7 @@
 package wan
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -61,6 +62,9 @@ func (r *runner) evaluate(cause string) {
 // verdict is a WAN's state from its carrier and the targets it probes
 // (only the cheapest one while frugal; the others' verdicts are stale).
 func (r *runner) verdict(w *wanRT) (State, string) {
+	if !w.link.Present {
+		return Down, fmt.Sprintf("interface %s not present", w.cfg.Interface)
+	}
 	var sts []targetState
 	loss, n := 0.0, 0
 	for j, t := range w.targets {
@@ -73,7 +77,7 @@ func (r *runner) verdict(w *wanRT) (State, string) {
 	}
 	th := r.m.th
 	th.quorum = min(th.quorum, len(sts))
-	return th.verdict(w.carrier, sts, loss/float64(max(n, 1)))
+	return th.verdict(w.state, w.carrier, sts, loss/float64(max(n, 1)))
 }
 
 func (r *runner) otherUsable(i int, states []State) bool {

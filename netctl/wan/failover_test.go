@@ -3,7 +3,9 @@
 package wan_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -129,5 +131,31 @@ func TestLabMeteredStandby(t *testing.T) {
 	s = r.m.Snapshot()
 	if s.WANs[1].Frugal || !s.ActiveMetered {
 		t.Errorf("metered and active: frugal %v, active metered %v", s.WANs[1].Frugal, s.ActiveMetered)
+	}
+}
+
+// A WAN whose interface is missing (an LTE modem not enumerated yet) is
+// reported down and does not stop the manager.
+func TestLabMissingInterface(t *testing.T) {
+	t.Parallel()
+	l := netlab.ForTest(t, netlab.Options{})
+	netlab.ServicesForTest(t, l, netlab.ServiceOptions{})
+	wans := wanlab.LabWANs()
+	wans[1].Interface = "wwan0"
+	ctx, cancel := context.WithCancel(context.Background())
+	m, _, done, err := wanlab.LabManager(ctx, l, wans, wanlab.LabFailover(0), nil)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	defer func() { cancel(); <-done }()
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := wanlab.WaitActive(wctx, m, "wan1", "wan1"); err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, &labRun{m: m}, 5*time.Second, wan.Up, wan.Down)
+	if w := m.Snapshot().WANs[1]; !strings.Contains(w.Reason, "not present") {
+		t.Errorf("missing interface: %s (%s)", w.State, w.Reason)
 	}
 }

@@ -28,8 +28,10 @@ type thresholds struct {
 	// between the two is the hysteresis: a 10% lossy line almost never loses
 	// downLosses of window probes, and a dead line never answers upRun in a row.
 	upRun int
-	// degradedLoss is the window loss (%) from which a working WAN shows as degraded.
-	degradedLoss float64
+	// degradedLoss is the window loss (%) from which a working WAN shows as
+	// degraded; it shows as up again below degradedExit (hysteresis, so a
+	// line hovering at the threshold does not fill the event log).
+	degradedLoss, degradedExit float64
 	quorum       int
 }
 
@@ -39,6 +41,7 @@ func newThresholds(window, lossDownPercent, quorum int) thresholds {
 		downLosses:   max(down, 1),
 		upRun:        min(3, window),
 		degradedLoss: 20,
+		degradedExit: 10,
 		quorum:       quorum,
 	}
 }
@@ -91,7 +94,7 @@ func (e Evidence) String() string {
 
 // verdict decides a WAN's state from its carrier and its targets' verdicts,
 // and says why in one line.
-func (th thresholds) verdict(carrier bool, targets []targetState, lossPercent float64) (State, string) {
+func (th thresholds) verdict(cur State, carrier bool, targets []targetState, lossPercent float64) (State, string) {
 	if !carrier {
 		return Down, "carrier lost"
 	}
@@ -105,8 +108,9 @@ func (th thresholds) verdict(carrier bool, targets []targetState, lossPercent fl
 		}
 	}
 	n := len(targets)
+	lossy := lossPercent >= th.degradedLoss || cur == Degraded && lossPercent >= th.degradedExit
 	switch {
-	case ok >= th.quorum && (failed > 0 || lossPercent >= th.degradedLoss):
+	case ok >= th.quorum && (failed > 0 || lossy):
 		return Degraded, fmt.Sprintf("%d of %d targets answer, loss %.0f%%", ok, n, lossPercent)
 	case ok >= th.quorum:
 		return Up, fmt.Sprintf("%d of %d targets answer", ok, n)

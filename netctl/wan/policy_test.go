@@ -85,27 +85,31 @@ func TestHealthVerdict(t *testing.T) {
 	th := newThresholds(10, 60, 1)
 	tests := []struct {
 		name    string
+		cur     State
 		carrier bool
 		targets []targetState
 		loss    float64
 		want    State
 	}{
-		{"carrier lost beats probes", false, []targetState{targetOK, targetOK}, 0, Down},
-		{"all ok", true, []targetState{targetOK, targetOK}, 0, Up},
-		{"one of two failed is degraded", true, []targetState{targetOK, targetFailed}, 50, Degraded},
-		{"lossy but answering is degraded", true, []targetState{targetOK, targetOK}, 25, Degraded},
-		{"all failed", true, []targetState{targetFailed, targetFailed}, 100, Down},
-		{"undecided", true, []targetState{targetUnknown, targetFailed}, 50, Unknown},
+		{"carrier lost beats probes", Up, false, []targetState{targetOK, targetOK}, 0, Down},
+		{"all ok", Up, true, []targetState{targetOK, targetOK}, 0, Up},
+		{"one of two failed is degraded", Up, true, []targetState{targetOK, targetFailed}, 50, Degraded},
+		{"lossy but answering is degraded", Up, true, []targetState{targetOK, targetOK}, 25, Degraded},
+		{"degraded stays degraded above the exit threshold", Degraded, true, []targetState{targetOK, targetOK}, 15, Degraded},
+		{"up stays up below the entry threshold", Up, true, []targetState{targetOK, targetOK}, 15, Up},
+		{"degraded recovers below the exit threshold", Degraded, true, []targetState{targetOK, targetOK}, 5, Up},
+		{"all failed", Up, true, []targetState{targetFailed, targetFailed}, 100, Down},
+		{"undecided", Unknown, true, []targetState{targetUnknown, targetFailed}, 50, Unknown},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got, why := th.verdict(tc.carrier, tc.targets, tc.loss); got != tc.want {
+			if got, why := th.verdict(tc.cur, tc.carrier, tc.targets, tc.loss); got != tc.want {
 				t.Errorf("got %s (%s), want %s", got, why, tc.want)
 			}
 		})
 	}
 	q2 := newThresholds(10, 60, 2)
-	if got, _ := q2.verdict(true, []targetState{targetOK, targetFailed, targetFailed}, 60); got != Down {
+	if got, _ := q2.verdict(Up, true, []targetState{targetOK, targetFailed, targetFailed}, 60); got != Down {
 		t.Errorf("quorum 2 with one answering target: %s, want down", got)
 	}
 }

@@ -271,9 +271,47 @@ func (p *pinger) ping(ctx context.Context, dst net.IP) (time.Duration, error) {
 	}
 }
 
+// lazyPinger opens the WAN's ICMP socket on first use and again after
+// reset: an LTE modem may appear after gatewayd starts, and a socket bound
+// to an interface that was re-created is bound to the old one.
+type lazyPinger struct {
+	b  binder
+	mu sync.Mutex
+	p  *pinger
+}
+
+func (l *lazyPinger) get() (*pinger, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.p == nil {
+		p, err := newPinger(l.b)
+		if err != nil {
+			return nil, err
+		}
+		l.p = p
+	}
+	return l.p, nil
+}
+
+// reset closes the socket; the next probe opens a new one.
+func (l *lazyPinger) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.p != nil {
+		l.p.close()
+		l.p = nil
+	}
+}
+
 type icmpProber struct {
-	p   *pinger
+	p   *lazyPinger
 	dst net.IP
 }
 
-func (p icmpProber) probe(ctx context.Context) (time.Duration, error) { return p.p.ping(ctx, p.dst) }
+func (p icmpProber) probe(ctx context.Context) (time.Duration, error) {
+	pg, err := p.p.get()
+	if err != nil {
+		return 0, err
+	}
+	return pg.ping(ctx, p.dst)
+}

@@ -37,7 +37,7 @@ type wanRT struct {
 	targets []*target
 	cheap   int // the target a frugal WAN still probes
 	frugal  atomic.Bool
-	pinger  *pinger
+	pinger  *lazyPinger
 	budget  Budget
 }
 
@@ -88,7 +88,6 @@ func (m *Manager) Run(ctx context.Context) error {
 		for _, pc := range w.Probes {
 			t, err := r.newTarget(rt, b, pc)
 			if err != nil {
-				r.closePingers()
 				return fmt.Errorf("wan %s: %w", w.Name, err)
 			}
 			rt.targets = append(rt.targets, t)
@@ -154,9 +153,7 @@ func (r *runner) newTarget(rt *wanRT, b binder, pc config.Probe) (*target, error
 	switch pc.Type {
 	case "icmp":
 		if rt.pinger == nil {
-			if rt.pinger, err = newPinger(b); err != nil {
-				return nil, err
-			}
+			rt.pinger = &lazyPinger{b: b}
 		}
 		t.p = icmpProber{p: rt.pinger, dst: net.ParseIP(addr)}
 	case "tcp":
@@ -174,7 +171,7 @@ func (r *runner) newTarget(rt *wanRT, b binder, pc config.Probe) (*target, error
 func (r *runner) closePingers() {
 	for _, w := range r.wans {
 		if w.pinger != nil {
-			w.pinger.close()
+			w.pinger.reset()
 		}
 	}
 }
@@ -295,6 +292,9 @@ func (r *runner) learnAll() {
 
 func (r *runner) learnOne(w *wanRT) {
 	st := learn(r.h, w.cfg.Interface, w.cfg.Gateway)
+	if st.Present && !w.link.Present && w.pinger != nil {
+		w.pinger.reset() // a new interface: rebind
+	}
 	w.link = st.Link
 	carrier := st.Present && st.Carrier
 	if carrier && !w.carrier {
