@@ -145,11 +145,13 @@ func (b *bench) once(ctx context.Context, start, stop func() error) (benchResult
 	time.Sleep(300 * time.Millisecond)
 	from := len(b.ev.Events())
 	t0 := time.Now()
-	firstTxn := make(chan time.Duration, 1)
-	go func() { firstTxn <- b.firstTransaction(wctx, t0) }()
 	if err := start(); err != nil {
 		return r, err
 	}
+	// Started after the outage is in place, so no attempt can slip through
+	// before it.
+	firstTxn := make(chan time.Duration, 1)
+	go func() { firstTxn <- b.firstTransaction(wctx, t0) }()
 	fo, i, err := b.ev.Wait(wctx, from, func(e wan.Event) bool { return e.Kind == "failover" })
 	if err != nil {
 		return r, err

@@ -32,7 +32,7 @@ type thresholds struct {
 	// degraded; it shows as up again below degradedExit (hysteresis, so a
 	// line hovering at the threshold does not fill the event log).
 	degradedLoss, degradedExit float64
-	quorum       int
+	quorum                     int
 }
 
 func newThresholds(window, lossDownPercent, quorum int) thresholds {

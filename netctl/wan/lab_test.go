@@ -164,10 +164,10 @@ func streamResumes(t *testing.T, r *labRun, limit time.Duration, outage func() e
 	defer s.Stop()
 	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
-	txn := firstTransaction(r.ctx, r.l, start)
 	if err := outage(); err != nil {
 		t.Fatal(err)
 	}
+	txn := firstTransaction(r.ctx, r.l, start)
 	deadline := time.Now().Add(limit)
 	for !s.LastEcho().After(start.Add(100*time.Millisecond)) || s.Stats(start).MaxGap == 0 {
 		if time.Now().After(deadline) {
