@@ -26,15 +26,17 @@ func TestLivePOSHealth(t *testing.T) {
 	l := lr.lab
 	bulk := strings.Repeat("x", 20000) + "\n"
 
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 5; i++ {
 		tlsSend(t, l, lr.servers, livePay, "pay.lab.example", 0, bulk)
 	}
 	var clean Terminal
 	waitFor(t, 10*time.Second, func() bool {
 		clean = lr.in.Snapshot().POS[0]
-		return clean.Handshakes >= 3
+		return clean.Handshakes >= 5
 	})
-	if clean.Degraded || clean.Retransmits != 0 || len(lr.alarmsOf(AlarmPOSDegraded)) != 0 {
+	// A veth loses nothing; a loaded CI machine may still provoke the odd
+	// tail-loss probe, which stays far below the threshold.
+	if clean.Degraded || len(lr.alarmsOf(AlarmPOSDegraded)) != 0 {
 		t.Fatalf("clean path: %+v", clean)
 	}
 
@@ -59,9 +61,9 @@ func TestLivePOSHealth(t *testing.T) {
 	var bad Terminal
 	waitFor(t, 10*time.Second, func() bool {
 		bad = lr.in.Snapshot().POS[0]
-		return bad.Handshakes >= 9 && bad.Degraded && len(lr.alarmsOf(AlarmPOSDegraded)) > 0
+		return bad.Handshakes >= 11 && bad.Degraded && len(lr.alarmsOf(AlarmPOSDegraded)) > 0
 	})
-	if !bad.Degraded || bad.Retransmits == 0 || bad.RetransRate <= clean.RetransRate {
+	if !bad.Degraded || bad.Retransmits <= clean.Retransmits || bad.RetransRate <= clean.RetransRate {
 		t.Errorf("impaired path: %+v", bad)
 	}
 	a := lr.alarmsOf(AlarmPOSDegraded)[0]
