@@ -208,13 +208,6 @@ func (c *client) req(method, path, body string, hdr ...string) (int, http.Header
 	return resp.StatusCode, resp.Header, string(b)
 }
 
-// act posts an action with the session's CSRF token.
-func (c *client) act(path, body string) (int, string) {
-	c.t.Helper()
-	code, _, b := c.req("POST", path, body, csrfHeader, c.csrf)
-	return code, b
-}
-
 func (c *client) login() {
 	c.t.Helper()
 	code, _, b := c.req("POST", "/api/v1/login", `{"password":"`+testPassword+`"}`)

@@ -43,6 +43,8 @@ type hub struct {
 	last  time.Time // last history sample
 	users int
 	stop  context.CancelFunc
+	// watchers counts open SSE streams of both listeners.
+	watchers atomic.Int32
 	// diag admits one diagnostics bundle at a time (it may capture 30 s).
 	diag chan struct{}
 }
@@ -75,11 +77,18 @@ func (h *hub) release() {
 	}
 }
 
+// loop rebuilds the status every tick while a page watches, and only
+// every histEvery (for the WAN history) while none does: an idle box
+// spends nothing on a page nobody has open.
 func (h *hub) loop(ctx context.Context) {
 	t := time.NewTicker(h.tick)
 	defer t.Stop()
+	var last time.Time
 	for {
-		h.refresh()
+		if h.watchers.Load() > 0 || time.Since(last) >= histEvery {
+			h.refresh()
+			last = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -93,7 +102,7 @@ func (h *hub) current(maxAge time.Duration) *frame {
 	if f := h.cur.Load(); f != nil && h.deps.Now().Sub(f.at) <= maxAge {
 		return f
 	}
-	return h.refresh()
+	return h.rebuild(maxAge)
 }
 
 // changed returns a channel closed at the next new frame.
@@ -104,10 +113,18 @@ func (h *hub) changed() <-chan struct{} {
 }
 
 // refresh builds a new frame from the daemon snapshot and wakes streams.
-func (h *hub) refresh() (f *frame) {
+func (h *hub) refresh() *frame { return h.rebuild(-1) }
+
+// rebuild builds a new frame unless, once it holds the lock, the current
+// one is no older than maxAge: many API requests that find the frame stale
+// at once cause one rebuild, not one each.
+func (h *hub) rebuild(maxAge time.Duration) (f *frame) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.deps.Now()
+	if cur := h.cur.Load(); maxAge >= 0 && cur != nil && now.Sub(cur.at) <= maxAge {
+		return cur
+	}
 	f = &frame{at: now}
 	defer func() {
 		// A part whose JSON makes the reader panic must not take the page

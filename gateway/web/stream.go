@@ -24,6 +24,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusServiceUnavailable, "too many live pages open; close one")
 		return
 	}
+	s.hub.watchers.Add(1)
+	defer s.hub.watchers.Add(-1)
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
