@@ -103,7 +103,7 @@
 
   function render(s) {
     last = s;
-    $("site").textContent = (s.site || "branchgw") + (s.gateway_id ? " · " + s.gateway_id : "");
+    $("site").textContent = (s.site || "branchgw") + (s.gateway_id && s.gateway_id !== s.site ? " · " + s.gateway_id : "");
     var v = $("verdict"); v.textContent = s.verdict; v.className = "verdict " + s.level;
     $("updated").textContent = "updated " + new Date(s.time).toLocaleTimeString();
     renderOverview(s); renderWANs(s); renderPOS(s); renderTraffic(s); renderDevices(s); renderSystem(s);
@@ -117,7 +117,7 @@
     var u = s.uplink, pairs = [["Site", s.site || "–"], ["Active WAN", (s.active_wan || "–").toUpperCase()]];
     if (u && u.enabled) pairs.push(["Head office", u.connected ? "connected " + ago(u.connected_since) : "not connected" + (u.last_error ? " (" + u.last_error + ")" : "")]);
     else pairs.push(["Head office", u ? "no broker configured" : "–"]);
-    if (u) pairs.push(["Telemetry backlog", u.backlog_records + " records, " + bytes(u.backlog_bytes) + (u.replaying ? " (replaying)" : "")]);
+    if (u) pairs.push(["Telemetry backlog", u.backlog_records + (u.backlog_records === 1 ? " record, " : " records, ") + bytes(u.backlog_bytes) + (u.replaying ? " (replaying)" : "")]);
     if (s.missing && s.missing.length) pairs.push(["Not reporting", s.missing.join(", ")]);
     kv($("ov"), pairs);
     var ul = clear($("alarms"));

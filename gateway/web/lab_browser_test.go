@@ -1,0 +1,166 @@
+//go:build linux
+
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/netctl/netlab"
+)
+
+// TestLabBrowser is the whole path on real parts: gatewayd runs in the
+// lab's gw namespace with the shipped example config; Chromium on this
+// machine reaches its page through the office PC's namespace (as a
+// technician's phone on the store LAN would); pulling WAN1's cable in the
+// lab turns the verdict to "on WAN2 backup" without a reload.
+func TestLabBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	l := netlab.ForTest(t, netlab.Options{})
+	netlab.ServicesForTest(t, l, netlab.ServiceOptions{Mosquitto: true})
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "gatewayd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/gatewayd").CombinedOutput(); err != nil {
+		t.Fatalf("building gatewayd: %v\n%s", err, out)
+	}
+	cfg := strings.NewReplacer(
+		"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock"),
+		"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
+	).Replace(string(config.Example))
+	cfgPath := filepath.Join(dir, "gatewayd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logMu sync.Mutex
+	var logs bytes.Buffer
+	cmd := l.Exec(netlab.GW, bin, "-config", cfgPath)
+	cmd.Stdout = &lockedWriter{mu: &logMu, w: &logs}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			logMu.Lock()
+			t.Logf("gatewayd log:\n%s", logs.String())
+			logMu.Unlock()
+		}
+	})
+
+	// Loopback → office namespace → the page on the gateway's LAN address.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				up, err := l.Dial(dctx, netlab.Office, "tcp", fmt.Sprintf("%s:80", netlab.GWLAN))
+				cancel()
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+
+	waitJS := func(what, expr string, d time.Duration) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(d))); err != nil {
+			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("verdict").textContent`))
+			t.Fatalf("%s: %v (verdict: %q)", what, err, text)
+		}
+	}
+	// The daemon needs a moment to open its LAN listener.
+	var loaded bool
+	for range 100 {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateScale(2)),
+			chromedp.Navigate(base+"/")); err == nil {
+			if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.getElementById("password")`)); ok {
+				loaded = true
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !loaded {
+		t.Fatal("the status page did not load through the lab")
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#password"), "change-me"), chromedp.Click(chromedp.CSS("#login-form button")),
+		chromedp.WaitVisible(chromedp.CSS("#app"))); err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	waitJS("WAN1 up and active", `[...document.querySelectorAll("#wan-cards .card")].some(c =>
+		c.textContent.startsWith("WAN1") && c.querySelector(".badge.up") && c.querySelector(".badge.active"))`, 60*time.Second)
+	waitJS("verdict on WAN1", `document.getElementById("verdict").textContent.includes("on WAN1")`, 30*time.Second)
+	if err := chromedp.Do(ctx, js(`window.notReloaded = true`)); err != nil {
+		t.Fatal(err)
+	}
+
+	wan1, err := netlab.WANIndex("wan1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Carrier(wan1, false); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("on backup", `document.getElementById("verdict").textContent.includes("WAN1 down") &&
+		document.getElementById("verdict").textContent.includes("on WAN2 backup") && window.notReloaded === true`, 30*time.Second)
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err == nil {
+		p := filepath.Join(artifactDir(), "branchgw-web-lab-wan1-down.png")
+		os.WriteFile(p, png, 0o644)
+		t.Logf("screenshot %s", p)
+	}
+	if err := l.Carrier(wan1, true); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("WAN1 back up", `[...document.querySelectorAll("#wan-cards .card")].some(c =>
+		c.textContent.startsWith("WAN1") && c.querySelector(".badge.up"))`, 60*time.Second)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
