@@ -1,0 +1,152 @@
+//go:build linux
+
+package scenario
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/branchgw/branchgw/gateway/fleet"
+	"github.com/branchgw/branchgw/netctl/netlab"
+)
+
+// world is what the faults act on.
+type world struct {
+	lab    *netlab.Lab
+	p      Params
+	broker *broker
+	gw     *daemon
+	ho     *Recorder
+	fleet  *fleet.Fleet
+	key    ed25519.PrivateKey
+	site   string
+	dir    string
+	join   *joiner
+
+	// config returns gatewayd's config file at version with extra settings.
+	config func(version int64, set map[string]string) ([]byte, error)
+	// version is the newest config version pushed so far.
+	version int64
+
+	mu     sync.Mutex
+	pushes []PushResult
+}
+
+// do carries out one step; it returns when the fault is over.
+func (w *world) do(ctx context.Context, s Step) FaultRun {
+	r := FaultRun{Kind: s.Kind, WAN: s.WAN, Start: time.Now()}
+	note, err := w.fault(ctx, s)
+	r.End, r.Note = time.Now(), note
+	if err != nil {
+		r.Err = err.Error()
+	}
+	return r
+}
+
+func (w *world) fault(ctx context.Context, s Step) (string, error) {
+	l := w.lab
+	switch s.Kind {
+	case CarrierPull:
+		if err := l.Carrier(s.WAN, false); err != nil {
+			return "", err
+		}
+		sleep(ctx, s.Dur)
+		return "", l.Carrier(s.WAN, true)
+	case Flap:
+		end := time.Now().Add(s.Dur)
+		n := 0
+		for time.Now().Before(end) && ctx.Err() == nil {
+			if err := l.Carrier(s.WAN, false); err != nil {
+				return "", err
+			}
+			sleep(ctx, w.p.FlapOff)
+			if err := l.Carrier(s.WAN, true); err != nil {
+				return "", err
+			}
+			n++
+			sleep(ctx, w.p.FlapOn)
+		}
+		return fmt.Sprintf("%d cable pulls", n), nil
+	case BlackHole:
+		if err := l.BlackHole(s.WAN, true); err != nil {
+			return "", err
+		}
+		sleep(ctx, s.Dur)
+		return "", l.BlackHole(s.WAN, false)
+	case Slow:
+		before := l.Shapes()[s.WAN]
+		slow := netlab.ISPShape{Down: netlab.Shape{RateBits: w.p.SlowDown}, Up: netlab.Shape{RateBits: w.p.SlowUp}}
+		if err := l.SetRate(s.WAN, slow); err != nil {
+			return "", err
+		}
+		sleep(ctx, s.Dur)
+		return fmt.Sprintf("%d/%d kbit/s", w.p.SlowDown/1000, w.p.SlowUp/1000), l.SetRate(s.WAN, before)
+	case BothDown:
+		err := errors.Join(l.Carrier(0, false), l.Carrier(1, false))
+		sleep(ctx, s.Dur)
+		return "", errors.Join(err, l.Carrier(0, true), l.Carrier(1, true))
+	case BrokerRestart:
+		if err := w.broker.stop(); err != nil {
+			return "", err
+		}
+		sleep(ctx, s.Dur)
+		return "", w.broker.start(ctx)
+	case KillDuringReplay:
+		return w.killDuringReplay(ctx, s.Dur)
+	case BadPush, GoodPush:
+		return w.push(ctx, s.Kind)
+	case DeviceBurst:
+		bctx, cancel := context.WithTimeout(ctx, s.Dur)
+		defer cancel()
+		before := w.join.count()
+		w.join.burst(bctx, w.p.DeviceRate)
+		return fmt.Sprintf("%d devices", w.join.count()-before), nil
+	}
+	return "", fmt.Errorf("unknown fault %q", s.Kind)
+}
+
+// killDuringReplay waits until head office receives replayed (historical)
+// batches, then kills gatewayd; the daemon loop restarts it.
+func (w *world) killDuringReplay(ctx context.Context, wait time.Duration) (string, error) {
+	from := time.Now()
+	deadline := from.Add(wait)
+	note := "killed during the backlog replay"
+	for w.ho.LastHistorical().Before(from) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			note = fmt.Sprintf("no replay seen within %s; killed anyway", wait)
+			break
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+	if err := w.gw.kill9(); err != nil {
+		return note, err
+	}
+	return fmt.Sprintf("%s, %s after the step began", note, time.Since(from).Round(100*time.Millisecond)), nil
+}
+
+// push sends a config from head office and waits for the final report.
+func (w *world) push(ctx context.Context, kind FaultKind) (string, error) {
+	w.version++
+	v := w.version
+	set := map[string]string{"pos.handshake_alarm": "2s"}
+	if kind == BadPush {
+		// A typo: strict decoding must refuse the whole file.
+		set = map[string]string{"failover.probe_intervall": "200ms"}
+	}
+	y, err := w.config(v, set)
+	if err != nil {
+		return "", err
+	}
+	pctx, cancel := context.WithTimeout(ctx, w.p.ConfirmWindow+30*time.Second)
+	defer cancel()
+	res := w.fleet.PushConfig(pctx, w.key, []string{w.site}, func(string) (string, error) { return string(y), nil })
+	r := res[w.site]
+	w.mu.Lock()
+	w.pushes = append(w.pushes, PushResult{Kind: kind, Version: v, State: r.State, Errors: r.Errors})
+	w.mu.Unlock()
+	return fmt.Sprintf("v%d %s", v, r.State), nil
+}

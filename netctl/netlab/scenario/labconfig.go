@@ -1,0 +1,87 @@
+package scenario
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/branchgw/branchgw/gateway/config"
+)
+
+// gatewaydConfig is gatewayd's config for the scenario: the shipped example
+// (its addresses are the lab's) with the run's paths, site, head-office key
+// and telemetry settings set, edited as a YAML tree. set adds or replaces
+// scalars at dotted paths after those.
+func gatewaydConfig(site, dir string, version int64, key string, p Params, set map[string]string) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(config.Example, &doc); err != nil {
+		return nil, fmt.Errorf("scenario config: example: %w", err)
+	}
+	vals := map[string]string{
+		"site":                        site,
+		"version":                     fmt.Sprint(version),
+		"telemetry.store_path":        dir + "/telemetry.db",
+		"telemetry.budget":            fmt.Sprintf("%dKiB", p.Budget>>10),
+		"telemetry.batch_records":     fmt.Sprint(p.BatchRecords),
+		"telemetry.replay_per_second": fmt.Sprint(p.ReplayPerSecond),
+		"web.socket":                  dir + "/gatewayd.sock",
+		"remote.confirm_window":       p.ConfirmWindow.String(),
+	}
+	for k, v := range set {
+		vals[k] = v
+	}
+	for path, v := range vals {
+		if err := setYAML(&doc, path, &yaml.Node{Kind: yaml.ScalarNode, Value: v}); err != nil {
+			return nil, fmt.Errorf("scenario config: %s: %w", path, err)
+		}
+	}
+	keys := &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: key}}}
+	if err := setYAML(&doc, "remote.command_keys", keys); err != nil {
+		return nil, fmt.Errorf("scenario config: %w", err)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, fmt.Errorf("scenario config: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// checkConfig validates a config the way gatewayd will.
+func checkConfig(b []byte, dir string) error {
+	if _, err := config.Parse(b, dir); err != nil {
+		return fmt.Errorf("scenario config does not validate: %w", err)
+	}
+	return nil
+}
+
+// setYAML puts value at a dotted path of mapping keys, adding missing keys.
+func setYAML(doc *yaml.Node, path string, value *yaml.Node) error {
+	n := doc
+	if n.Kind == yaml.DocumentNode {
+		n = n.Content[0]
+	}
+	keys := strings.Split(path, ".")
+	for i, k := range keys {
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("%s is not a mapping", strings.Join(keys[:i], "."))
+		}
+		var next *yaml.Node
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			if n.Content[j].Value == k {
+				next = n.Content[j+1]
+				break
+			}
+		}
+		if next == nil {
+			next = &yaml.Node{Kind: yaml.MappingNode}
+			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, next)
+		}
+		n = next
+	}
+	*n = *value
+	return nil
+}
