@@ -48,8 +48,10 @@ type WAN struct {
 	Priority  int    `yaml:"priority"`
 	// Metered (LTE) WANs are probed sparingly while on standby and, while
 	// active, carry POS and critical traffic while bulk and guest are limited.
-	Metered bool    `yaml:"metered"`
-	Probes  []Probe `yaml:"probes"`
+	Metered bool `yaml:"metered"`
+	// Weight is the WAN's share of new connections in weighted mode.
+	Weight int     `yaml:"weight"`
+	Probes []Probe `yaml:"probes"`
 }
 
 // Probe is one health check sent out of its WAN.
@@ -75,6 +77,10 @@ type Failover struct {
 	// FailbackAfter is how long the preferred WAN must stay healthy before
 	// traffic moves back to it (anti-flap hold-down).
 	FailbackAfter Duration `yaml:"failback_after"`
+	// Mode is "priority" (one WAN carries new connections, the other
+	// waits) or "weighted" (new connections are spread over every healthy
+	// WAN by weight; each stays on the WAN it started on).
+	Mode string `yaml:"mode"`
 }
 
 // LAN is the store side of the box.

@@ -33,6 +33,7 @@ func Defaults() Config {
 			Quorum:          1,
 			LossDownPercent: 60,
 			FailbackAfter:   Duration(30 * time.Second),
+			Mode:            "priority",
 		},
 		QoS: QoS{Enabled: true, MarginPercent: 10},
 		POS: POS{HandshakeAlarm: Duration(time.Second), RetransmitAlarmPercent: 5},
@@ -77,6 +78,9 @@ func applyListDefaults(c *Config) {
 	for i := range c.WAN {
 		if c.WAN[i].Priority == 0 {
 			c.WAN[i].Priority = i + 1
+		}
+		if c.WAN[i].Weight == 0 {
+			c.WAN[i].Weight = 1
 		}
 	}
 	if len(c.QoS.Classes) == 0 {

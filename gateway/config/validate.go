@@ -291,6 +291,10 @@ func (v *validator) failover(c *Config) {
 	}
 	v.intRange("failover.loss_down_percent", f.LossDownPercent, 1, 100)
 	v.durationRange("failover.failback_after", f.FailbackAfter, 0, 24*time.Hour)
+	v.oneOf("failover.mode", f.Mode, "priority", "weighted")
+	for i, w := range c.WAN {
+		v.intRange(fmt.Sprintf("wan[%d].weight", i), w.Weight, 1, 100)
+	}
 }
 
 func (v *validator) lan(c *Config) {
