@@ -30,7 +30,7 @@ define as-root
 	else echo "make $(1) needs root (network namespaces, tc, nftables, apt-get): run it as root" >&2; exit 1; fi
 endef
 
-.PHONY: all build cross deps test bench soak lint demo clean vendor \
+.PHONY: all build cross deps test bench soak lint demo clean vendor fuzz \
 	test-root demo-root deps-root bench-root soak-root image-smoke image-smoke-root smoke-fetch
 
 all: build
@@ -70,6 +70,16 @@ test:
 	$(call as-root,test-root)
 test-root: deps-root lint cross smoke-fetch
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+# Coverage-guided fuzzing of every packet decoder path; `make test` runs each
+# target briefly, `make fuzz FUZZTIME=10m` runs them long.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./netctl/inspect/wire:FuzzDecode ./netctl/inspect/wire:FuzzParseClientHello \
+	./netctl/inspect/wire:FuzzParseHTTPRequest ./netctl/inspect:FuzzInspector
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
 
 bench:
 	$(call as-root,bench-root)
@@ -80,7 +90,7 @@ bench-root: deps-root cross
 soak:
 	$(call as-root,soak-root)
 soak-root: deps-root build
-	@echo "the store-day scenario arrives with issue 12"; exit 1
+	$(BIN)/gwlab scenario -gatewayd $(BIN)/gatewayd -json $(BIN)/soak-verdict.json
 
 demo:
 	$(call as-root,demo-root)

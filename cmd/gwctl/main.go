@@ -51,6 +51,7 @@ commands:
   hash-password                read a password on stdin, print its hash for
                                web.technician_password_hash
   fleet ...                    head office: every site over the broker (gwctl fleet -h)
+  inspect -pcap FILE           packet inspection over a capture (gwctl inspect -h)
 
 --json prints the API's JSON instead of a table.
 `
@@ -66,6 +67,9 @@ type cli struct {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "fleet" { // head office's view, over the broker
 		return runFleet(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "inspect" { // offline, over a capture file
+		return runInspect(args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("gwctl", flag.ContinueOnError)
 	fs.SetOutput(stderr)
