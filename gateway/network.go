@@ -105,6 +105,9 @@ func networkParts(cfg *config.Config, g *Gateway) ([]Part, error) {
 				return inspect.New(inspect.ConfigFrom(c), g.log.With("component", "inspect"), inspect.Deps{
 					OnAlarm: func(a inspect.Alarm) { g.Emit("event", a) },
 					Payment: fan,
+					// Per-minute top apps/devices and inventory changes: the
+					// low-priority "flows" stream, first to go under pressure.
+					OnSummary: func(s inspect.Summary) { g.Emit("flows", s) },
 				})
 			}, g.supervisorRestart)
 		if err != nil {
