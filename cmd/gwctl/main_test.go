@@ -123,7 +123,7 @@ func TestAgainstFakeDaemon(t *testing.T) {
 		{[]string{"pos"}, 0, []string{"TERMINAL  STATE", "pos1      ok     85ms"}},
 		{[]string{"pos", "--json"}, 0, []string{`"tls_handshake_last_ms": 85`}},
 		{[]string{"devices"}, 0, []string{"MAC", "02:00:00:00:00:99", "NEW,UNKNOWN", "02:00:00:00:00:20", "office-pc"}},
-		{[]string{"flows"}, 0, []string{"42 active flows", "backup.example:443", "91.0 MB", "APP", "pay.example"}},
+		{[]string{"flows"}, 0, []string{"42 active flows", "backup.example:443", "91.0 MB", "APP", "pay.example", "CLASS", "bulk", "up", "91.0 MB", "120", "bulk", "down"}},
 		{[]string{"flows", "--json"}, 0, []string{`"active": 42`, `"qos"`}},
 		{[]string{"events"}, 0, []string{"TIME", "wan_state", "carrier lost", "failback"}},
 		{[]string{"events", "-n", "5", "--json"}, 0, []string{`"kind": "wan_state"`}},

@@ -198,6 +198,15 @@ func (c *cli) flows() error {
 				rows = append(rows, []string{a.Name, orDash(a.Category), bytesH(a.Bytes), fmt.Sprint(a.Flows)})
 			}
 			table(c.out, "APP\tCATEGORY\tBYTES\tFLOWS", rows)
+			if len(st.QoS) > 0 {
+				fmt.Fprintln(c.out)
+				rows = nil
+				for _, q := range st.QoS {
+					rows = append(rows, []string{q.Name, q.Direction, bytesH(uint64(q.RateBps/8)) + "/s",
+						bytesH(q.Bytes), fmt.Sprint(q.Drops), bytesH(q.Backlog)})
+				}
+				table(c.out, "CLASS\tDIR\tNOW\tSENT\tDROPS\tQUEUED", rows)
+			}
 		})
 }
 

@@ -42,6 +42,7 @@ var Runbook = []struct{ Kind, WhatToDo string }{
 	{"uplink_down", "Telemetry is kept safely on the box. If the internet works, check mqtt.broker and its credentials in the config, or ask head office whether the broker is up."},
 	{"store_evicting", "The telemetry buffer is full and drops the oldest records: restore the head-office link; if outages are long, raise telemetry.budget."},
 	{"store_error", "The telemetry store reports an error: check free disk space (System section); download the diagnostics bundle and send it to support."},
+	{"qos_error", "Card payments are not prioritised on the line: press \"Restart\" for the qos component; if it persists send the diagnostics bundle to support."},
 	{"firewall_error", "The firewall could not be applied: restart the zones component; if it persists send the diagnostics bundle to support."},
 	{"pos_unlisted", "A card terminal talks to a destination that is not allowlisted: check the terminal's settings; if the host is the payment provider's, add it to the pos zone's allowlist."},
 	{"capture_drops", "The box cannot inspect all LAN traffic: check CPU load (System section); lower inspect.max_flows or disable inspection on this model."},
@@ -167,6 +168,9 @@ func judge(st *Status) {
 			as = append(as, newAlarm("store_evicting", "", SevWarning, time.Time{},
 				"Telemetry buffer full: %d old records dropped", s.EvictedRecords))
 		}
+	}
+	if sh := st.Shaping; sh != nil && sh.Enabled && sh.Error != "" {
+		as = append(as, newAlarm("qos_error", "", SevWarning, time.Time{}, "QoS not applied: %s", sh.Error))
 	}
 	if f := st.Firewall; f != nil {
 		if f.Err != "" {

@@ -86,8 +86,21 @@ type rawInspect struct {
 	POS     []rawTerminal `json:"pos"`
 }
 
+// rawQoS follows qos.Snapshot.
 type rawQoS struct {
-	Classes []QoSClass `json:"classes"`
+	Shaping
+	Upload   []rawClass `json:"upload"`
+	Download []rawClass `json:"download"`
+}
+
+type rawClass struct {
+	Class    string `json:"class"`
+	RateBits uint64 `json:"rate_bits"`
+	CeilBits uint64 `json:"ceil_bits"`
+	Bytes    uint64 `json:"bytes"`
+	Packets  uint64 `json:"packets"`
+	Drops    uint64 `json:"drops"`
+	Backlog  uint64 `json:"backlog"`
 }
 
 // rawZones follows zones.Snapshot, which has no JSON tags.
@@ -213,7 +226,16 @@ func buildStatus(snap any, now time.Time) (*Status, error) {
 	}
 	var q rawQoS
 	if part("qos", &q) {
-		st.QoS = q.Classes
+		sh := q.Shaping
+		st.Shaping = &sh
+		for dir, cs := range map[string][]rawClass{"up": q.Upload, "down": q.Download} {
+			for _, c := range cs {
+				st.QoS = append(st.QoS, QoSClass{Name: c.Class, Direction: dir, GuaranteedBps: c.RateBits, CeilBps: c.CeilBits,
+					Bytes: c.Bytes, Packets: c.Packets, Drops: c.Drops, Backlog: c.Backlog})
+			}
+		}
+		// Upload first, then download; classes in the component's order.
+		slices.SortStableFunc(st.QoS, func(a, b QoSClass) int { return -cmp.Compare(a.Direction, b.Direction) })
 	}
 	var z rawZones
 	if part("zones", &z) {

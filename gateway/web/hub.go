@@ -43,6 +43,10 @@ type hub struct {
 	last  time.Time // last history sample
 	users int
 	stop  context.CancelFunc
+	// qosPrev are the QoS byte counters at the previous build, per
+	// direction/class, for the classes' current rates.
+	qosPrev map[string]uint64
+	qosAt   time.Time
 	// watchers counts open SSE streams of both listeners.
 	watchers atomic.Int32
 	// diag admits one diagnostics bundle at a time (it may capture 30 s).
@@ -148,6 +152,7 @@ func (h *hub) rebuild(maxAge time.Duration) (f *frame) {
 			st.WANEvents = st.WANEvents[:50]
 		}
 	}
+	h.rates(st, now)
 	st.System = h.sys.sample()
 	st.System.Goroutines = runtime.NumGoroutine()
 	judge(st)
@@ -238,4 +243,19 @@ func (h *hub) history() History {
 		out.WANs[name] = h.hist[name].points()
 	}
 	return out
+}
+
+// rates fills in each QoS class's throughput since the previous build.
+func (h *hub) rates(st *Status, now time.Time) {
+	dt := now.Sub(h.qosAt).Seconds()
+	next := make(map[string]uint64, len(st.QoS))
+	for i := range st.QoS {
+		c := &st.QoS[i]
+		k := c.Direction + "/" + c.Name
+		next[k] = c.Bytes
+		if prev, ok := h.qosPrev[k]; ok && dt > 0 && c.Bytes >= prev {
+			c.RateBps = float64(c.Bytes-prev) * 8 / dt
+		}
+	}
+	h.qosPrev, h.qosAt = next, now
 }

@@ -55,11 +55,12 @@ var (
 	mWANRTT      = desc("wan_rtt_seconds", "Probe round-trip time over the window.", "wan")
 	mWANLoss     = desc("wan_loss_ratio", "Probe loss over the window.", "wan")
 	mWANFailover = desc("wan_failovers_total", "Times traffic moved onto this WAN.", "wan")
-	mQoSBytes    = desc("qos_class_bytes_total", "Bytes sent in the QoS class.", "class")
-	mQoSPackets  = desc("qos_class_packets_total", "Packets sent in the QoS class.", "class")
-	mQoSDrops    = desc("qos_class_drops_total", "Packets dropped in the QoS class.", "class")
-	mQoSBacklog  = desc("qos_class_backlog_bytes", "Bytes queued in the QoS class.", "class")
-	mQoSRate     = desc("qos_class_rate_bps", "Current rate of the QoS class, bits per second.", "class")
+	mQoSBytes    = desc("qos_class_bytes_total", "Bytes sent in the QoS class.", "class", "direction")
+	mQoSPackets  = desc("qos_class_packets_total", "Packets sent in the QoS class.", "class", "direction")
+	mQoSDrops    = desc("qos_class_drops_total", "Packets dropped in the QoS class.", "class", "direction")
+	mQoSBacklog  = desc("qos_class_backlog_bytes", "Bytes queued in the QoS class.", "class", "direction")
+	mQoSRate     = desc("qos_class_rate_bps", "Current rate of the QoS class, bits per second.", "class", "direction")
+	mQoSActive   = desc("qos_active", "1 while shaping is installed.")
 	mFlows       = desc("flows_active", "Flows in the inspection table.")
 	mFlowsEvict  = desc("flows_evicted_total", "Flows evicted because the table was full.")
 	mDevices     = desc("devices", "LAN devices known.")
@@ -130,11 +131,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(mWANFailover, float64(w.Failovers), w.Name)
 	}
 	for _, q := range st.QoS {
-		cnt(mQoSBytes, float64(q.Bytes), q.Name)
-		cnt(mQoSPackets, float64(q.Packets), q.Name)
-		cnt(mQoSDrops, float64(q.Drops), q.Name)
-		g(mQoSBacklog, float64(q.Backlog), q.Name)
-		g(mQoSRate, q.RateBps, q.Name)
+		cnt(mQoSBytes, float64(q.Bytes), q.Name, q.Direction)
+		cnt(mQoSPackets, float64(q.Packets), q.Name, q.Direction)
+		cnt(mQoSDrops, float64(q.Drops), q.Name, q.Direction)
+		g(mQoSBacklog, float64(q.Backlog), q.Name, q.Direction)
+		g(mQoSRate, q.RateBps, q.Name, q.Direction)
+	}
+	if sh := st.Shaping; sh != nil {
+		g(mQoSActive, b01(sh.Active))
 	}
 	if fl := st.Flows; fl != nil {
 		g(mFlows, float64(fl.Active))

@@ -40,6 +40,7 @@ type Status struct {
 	Store      *StoreState  `json:"store,omitempty"`
 	POS        []Terminal   `json:"pos"`
 	QoS        []QoSClass   `json:"qos"`
+	Shaping    *Shaping     `json:"shaping,omitempty"`
 	Apps       []App        `json:"apps"`
 	Devices    []Device     `json:"devices"`
 	Flows      *FlowSummary `json:"flows,omitempty"`
@@ -127,14 +128,31 @@ type Terminal struct {
 	LastSuccess time.Time `json:"last_success,omitzero"`
 }
 
-// QoSClass is one traffic class's counters.
+// QoSClass is one traffic class's counters in one direction.
 type QoSClass struct {
-	Name    string  `json:"name"`
-	RateBps float64 `json:"rate_bps"`
-	Bytes   uint64  `json:"bytes"`
-	Packets uint64  `json:"packets"`
-	Drops   uint64  `json:"drops"`
-	Backlog uint64  `json:"backlog"`
+	Name string `json:"name"`
+	// Direction is up (egress on the WAN) or down (ingress, via IFB).
+	Direction string `json:"direction"`
+	// RateBps is the class's throughput now, from the byte counters of the
+	// last two status builds; GuaranteedBps and CeilBps are configured.
+	RateBps       float64 `json:"rate_bps"`
+	GuaranteedBps uint64  `json:"guaranteed_bps"`
+	CeilBps       uint64  `json:"ceil_bps"`
+	Bytes         uint64  `json:"bytes"`
+	Packets       uint64  `json:"packets"`
+	Drops         uint64  `json:"drops"`
+	Backlog       uint64  `json:"backlog"`
+}
+
+// Shaping is the QoS component's state.
+type Shaping struct {
+	Enabled  bool   `json:"enabled"`
+	Active   bool   `json:"active"`
+	WAN      string `json:"wan,omitempty"`
+	Leaf     string `json:"leaf,omitempty"`
+	UpBits   uint64 `json:"up_bits"`
+	DownBits uint64 `json:"down_bits"`
+	Error    string `json:"error,omitempty"`
 }
 
 // App is traffic to one server name.

@@ -46,6 +46,8 @@ func TestVerdict(t *testing.T) {
 			"Telemetry buffer full: 10 old records dropped", "store_evicting"},
 		{"new device is info only", Status{Ready: true, Devices: []Device{{MAC: "02:00:00:00:00:99", New: true, FirstSeen: at("10:30")}}},
 			"ok", "All good", "new_device"},
+		{"qos", Status{Ready: true, Shaping: &Shaping{Enabled: true, Error: "no such device"}}, "warn",
+			"QoS not applied: no such device", "qos_error"},
 		{"firewall", Status{Ready: true, Firewall: &Firewall{Err: "netlink: permission denied"}}, "bad",
 			"Firewall not applied: netlink: permission denied", "firewall_error"},
 	} {
@@ -132,7 +134,7 @@ func TestFixtureStatus(t *testing.T) {
 	if st.Devices[1].New || st.Devices[2].New {
 		t.Errorf("old devices marked new: %+v", st.Devices[1:])
 	}
-	if len(st.QoS) != 5 || st.Flows.Active != 42 || st.Flows.Top[0].Bytes != 91000000 || st.Uplink.BacklogRecords != 12 ||
+	if len(st.QoS) != 10 || st.QoS[0].Direction != "up" || st.QoS[5].Direction != "down" || st.Shaping.Leaf != "tbf" || st.Flows.Active != 42 || st.Flows.Top[0].Bytes != 91000000 || st.Uplink.BacklogRecords != 12 ||
 		st.Store.Budget != 64<<20 || st.Firewall == nil || !st.Firewall.InSync {
 		t.Errorf("other parts: %+v %+v %+v", st.QoS, st.Flows, st.Uplink)
 	}
@@ -141,6 +143,31 @@ func TestFixtureStatus(t *testing.T) {
 	}
 	if st.Verdict != "All good — on WAN1" {
 		t.Errorf("verdict %q", st.Verdict)
+	}
+}
+
+func TestQoSRates(t *testing.T) {
+	f := newFakeGW(t)
+	d := f.deps()
+	now := testBase
+	d.Now = func() time.Time { return now }
+	h := newHub(d)
+	h.refresh()
+	// Two seconds later the bulk class has sent 1 MB more.
+	f.mu.Lock()
+	up := f.snap["parts"].(map[string]any)["qos"].(map[string]any)["upload"].([]any)
+	up[3].(map[string]any)["bytes"] = 91000000.0 + 1e6
+	f.mu.Unlock()
+	now = now.Add(2 * time.Second)
+	st := h.refresh().st
+	for _, c := range st.QoS {
+		want := 0.0
+		if c.Name == "bulk" && c.Direction == "up" {
+			want = 4e6 // 1 MB in 2 s
+		}
+		if c.RateBps != want {
+			t.Errorf("%s/%s: %.0f bit/s, want %.0f", c.Direction, c.Name, c.RateBps, want)
+		}
 	}
 }
 

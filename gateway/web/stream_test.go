@@ -136,7 +136,7 @@ func TestMetrics(t *testing.T) {
 		`branchgw_info{gateway_id="gw-0001",site="store-1",version="v0.9.0-test"} 1`,
 		`branchgw_wan_up{wan="wan1"} 1`, `branchgw_wan_active{wan="wan2"} 0`,
 		`branchgw_wan_state{state="up",wan="wan1"} 1`, `branchgw_wan_rtt_seconds{wan="wan1"} 0.0124`,
-		`branchgw_wan_loss_ratio{wan="wan2"} 0.015`, `branchgw_qos_class_drops_total{class="bulk"} 120`,
+		`branchgw_wan_loss_ratio{wan="wan2"} 0.015`, `branchgw_qos_class_drops_total{class="bulk",direction="up"} 120`, `branchgw_qos_active 1`,
 		`branchgw_flows_active 42`, `branchgw_devices 3`, `branchgw_devices_new 1`, `branchgw_capture_drops_total 0`,
 		`branchgw_store_backlog_records 12`, `branchgw_store_evicted_records_total 0`, `branchgw_uplink_connected 1`,
 		`branchgw_pos_degraded{terminal="pos1"} 0`, `branchgw_component_restarts_total{component="uplink"} 1`,

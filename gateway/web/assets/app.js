@@ -166,8 +166,12 @@
 
   function renderTraffic(s) {
     var tb = clear($("qos-table").tBodies[0]);
-    (s.qos || []).forEach(function (q) { row(tb, [q.name, bps(q.rate_bps), bytes(q.bytes), q.drops]); });
+    (s.qos || []).forEach(function (q) { row(tb, [q.name + (q.direction === "up" ? " ↑" : " ↓"), bps(q.rate_bps), bytes(q.bytes), q.drops]); });
     if (!tb.rows.length) empty(tb, 4, "QoS is not reporting.");
+    var sh = s.shaping;
+    $("shaping").textContent = !sh ? "" : !sh.enabled ? "Shaping is off." : sh.active ?
+      "Shaping on " + (sh.wan || "").toUpperCase() + ": ↑ " + bps(sh.up_bits) + ", ↓ " + bps(sh.down_bits) + " (" + sh.leaf + ")" :
+      "Shaping is not installed" + (sh.error ? ": " + sh.error : ".");
     tb = clear($("apps-table").tBodies[0]);
     (s.apps || []).slice(0, 10).forEach(function (a) { row(tb, [a.name + (a.category ? " · " + a.category : ""), bytes(a.bytes), a.flows]); });
     if (!tb.rows.length) empty(tb, 3, "No app traffic seen yet.");
