@@ -29,6 +29,7 @@ type Config struct {
 	Web        Web        `yaml:"web"`
 	Remote     Remote     `yaml:"remote"`
 	Supervisor Supervisor `yaml:"supervisor"`
+	Firmware   Firmware   `yaml:"firmware"`
 }
 
 // Log selects the daemon's log level and format.
@@ -221,6 +222,14 @@ type Remote struct {
 	// ConfirmWindow is how long a network-changing config push has to get the
 	// broker link back before it is rolled back.
 	ConfirmWindow Duration `yaml:"confirm_window"`
+}
+
+// Firmware is update safety on the appliance (A/B slots with RAUC).
+type Firmware struct {
+	// MarkGoodAfter is how long WAN, uplink and every component must have
+	// been healthy, without a break, before the booted slot is marked good;
+	// until then the bootloader falls back if the box reboots. 0 never marks.
+	MarkGoodAfter Duration `yaml:"mark_good_after"`
 }
 
 // Supervisor tunes component restarts and shutdown.

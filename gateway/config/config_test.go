@@ -89,6 +89,8 @@ func TestBadConfigs(t *testing.T) {
 		{"probe target not an IP", func(t *testing.T) string { return edit(t, "198.51.100.1", "1.2.3") },
 			`wan[0].probes[0].target: "1.2.3": not an IP address (line 9)`},
 		{"missing site", func(t *testing.T) string { return edit(t, "site: s1\n", "") }, `site: required`},
+		{"mark-good hold too short", func(t *testing.T) string { return edit(t, "site: s1", "site: s1\nfirmware:\n  mark_good_after: 5s") },
+			`firmware.mark_good_after: 5s: must be between 30s and 24h0m0s (line 3)`},
 		{"bad site", func(t *testing.T) string { return edit(t, "site: s1", "site: Store/1") },
 			`site: "Store/1": use 1 to 63 lower-case letters, digits and dashes (it becomes part of MQTT topics) (line 1)`},
 		{"no wan", func(t *testing.T) string { return "site: s1\nlan:\n  interface: eth1\n  address: 198.18.10.1/24\n" },

@@ -57,8 +57,9 @@ func Defaults() Config {
 			MaxReconnectDelay: Duration(60 * time.Second),
 			Inflight:          16,
 		},
-		Web:    Web{Socket: DefaultSocket},
-		Remote: Remote{ConfirmWindow: Duration(120 * time.Second)},
+		Web:      Web{Socket: DefaultSocket},
+		Remote:   Remote{ConfirmWindow: Duration(120 * time.Second)},
+		Firmware: Firmware{MarkGoodAfter: Duration(5 * time.Minute)},
 		Supervisor: Supervisor{
 			RestartBackoff:    Duration(time.Second),
 			RestartBackoffMax: Duration(30 * time.Second),

@@ -76,6 +76,9 @@ func (v *validator) config(c *Config) {
 	v.durationRange("supervisor.restart_backoff", s.RestartBackoff, 10*time.Millisecond, time.Minute)
 	v.durationRange("supervisor.restart_backoff_max", s.RestartBackoffMax, s.RestartBackoff.D(), time.Hour)
 	v.durationRange("supervisor.shutdown_timeout", s.ShutdownTimeout, time.Second, 5*time.Minute)
+	if c.Firmware.MarkGoodAfter != 0 {
+		v.durationRange("firmware.mark_good_after", c.Firmware.MarkGoodAfter, 30*time.Second, 24*time.Hour)
+	}
 }
 
 func (v *validator) id(path, s string, required bool) {
