@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/gateway/remote"
@@ -22,6 +24,9 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 		// g.sup exists by the time a request arrives.
 		Actions: web.ActionFuncs{
 			RestartFunc: func(ctx context.Context, name string) error { return g.sup.Restart(ctx, name) },
+			CaptureFunc: func(ctx context.Context, w io.Writer, d time.Duration) error {
+				return web.CapturePcap(g.Config().LAN.Interface)(ctx, w, d)
+			},
 		},
 	}
 	webSock, webLAN := web.New(cfg.Web, deps)
