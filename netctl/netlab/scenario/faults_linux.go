@@ -109,13 +109,15 @@ func (w *world) fault(ctx context.Context, s Step) (string, error) {
 	return "", fmt.Errorf("unknown fault %q", s.Kind)
 }
 
-// killDuringReplay waits until head office receives replayed (historical)
-// batches, then kills gatewayd; the daemon loop restarts it.
+// killDuringReplay waits until head office receives the outage's backlog
+// (records made before the step that arrive after it, or a batch flagged
+// historical), then kills gatewayd; the daemon loop restarts it.
 func (w *world) killDuringReplay(ctx context.Context, wait time.Duration) (string, error) {
 	from := time.Now()
+	w.ho.WatchBacklog(from)
 	deadline := from.Add(wait)
 	note := "killed during the backlog replay"
-	for w.ho.LastHistorical().Before(from) {
+	for w.ho.BacklogSeen().IsZero() && w.ho.LastHistorical().Before(from) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			note = fmt.Sprintf("no replay seen within %s; killed anyway", wait)
 			break

@@ -58,6 +58,8 @@ type Recorder struct {
 	status     []StatusMsg
 	bad        int       // messages that did not decode
 	historical time.Time // latest arrival of a historical batch
+	watch      time.Time // see WatchBacklog
+	backlog    time.Time
 }
 
 type recKey struct {
@@ -116,8 +118,12 @@ func (r *Recorder) Handle(topic string, payload []byte, at time.Time) {
 				continue
 			}
 			r.seen[k] = true
+			ts := time.UnixMilli(rec.TS)
+			if !r.watch.IsZero() && r.backlog.IsZero() && ts.Before(r.watch) && at.After(r.watch) {
+				r.backlog = at
+			}
 			r.recs = append(r.recs, Received{Stream: b.Stream, Boot: b.Boot, Seq: rec.Seq,
-				TS: time.UnixMilli(rec.TS), At: at, Historical: b.Historical})
+				TS: ts, At: at, Historical: b.Historical})
 			if rest == "event" {
 				r.event(rec.Data)
 			}
@@ -157,6 +163,21 @@ func (r *Recorder) LastHistorical() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.historical
+}
+
+// WatchBacklog starts looking for the first record made before t that
+// arrives after t: the backlog of an outage that ended at t.
+func (r *Recorder) WatchBacklog(t time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.watch, r.backlog = t, time.Time{}
+}
+
+// BacklogSeen is when the watched backlog began to arrive (zero: not yet).
+func (r *Recorder) BacklogSeen() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.backlog
 }
 
 // Record is everything received, for the verdict.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,22 +14,23 @@ import (
 // Verdict is the scenario's result: what the tills, head office and the
 // daemon saw, and each goal side by side with the measured value.
 type Verdict struct {
-	Scenario         string          `json:"scenario"`
-	Start            time.Time       `json:"start"`
-	Duration         time.Duration   `json:"duration"`
-	Goals            Goals           `json:"goals"`
-	POS              POSVerdict      `json:"pos"`
-	Faults           []FaultVerdict  `json:"faults"`
-	Failover         FailoverVerdict `json:"failover"`
-	Telemetry        []StreamVerdict `json:"telemetry"`
-	MaxReturnDelay   time.Duration   `json:"max_delivery_delay_after_return"`
-	ReturnDelayAfter string          `json:"max_delivery_delay_after"`
-	Daemon           DaemonVerdict   `json:"daemon"`
-	Config           []PushResult    `json:"config"`
-	Traffic          TrafficStats    `json:"traffic"`
-	Alarms           map[string]int  `json:"alarms_received"`
-	Rows             []Row           `json:"rows"`
-	Pass             bool            `json:"pass"`
+	Scenario  string          `json:"scenario"`
+	Start     time.Time       `json:"start"`
+	Duration  time.Duration   `json:"duration"`
+	Goals     Goals           `json:"goals"`
+	POS       POSVerdict      `json:"pos"`
+	Faults    []FaultVerdict  `json:"faults"`
+	Failover  FailoverVerdict `json:"failover"`
+	Telemetry []StreamVerdict `json:"telemetry"`
+	// ReturnDelays is, per kind of outage, the longest time after head
+	// office became reachable again until a record made before arrived.
+	ReturnDelays map[string]time.Duration `json:"delivery_delay_after_return"`
+	Daemon       DaemonVerdict            `json:"daemon"`
+	Config       []PushResult             `json:"config"`
+	Traffic      TrafficStats             `json:"traffic"`
+	Alarms       map[string]int           `json:"alarms_received"`
+	Rows         []Row                    `json:"rows"`
+	Pass         bool                     `json:"pass"`
 }
 
 // POSVerdict sums up the tills' transactions.
@@ -165,7 +168,11 @@ func (v *Verdict) rows(o Observations) {
 	}
 	v.goal("telemetry", "records lost without a gap event", fmt.Sprintf("≤ %d", g.UnexplainedLoss), fmt.Sprint(lost),
 		lost <= uint64(g.UnexplainedLoss) && len(v.Telemetry) > 0)
-	v.figure("telemetry", "max delivery delay after a link returns", fmt.Sprintf("%s (after %s)", ms(v.MaxReturnDelay), v.ReturnDelayAfter))
+	var delays []string
+	for _, k := range slices.Sorted(maps.Keys(v.ReturnDelays)) {
+		delays = append(delays, fmt.Sprintf("%s %s", k, ms(v.ReturnDelays[k])))
+	}
+	v.figure("telemetry", "max delivery delay after the link returns", strings.Join(delays, ", "))
 	d := v.Daemon
 	v.figure("daemon", "restarts (kill -9 / crashes)", fmt.Sprintf("%d (%d / %d)", d.Restarts, d.Kills, d.Crashes))
 	v.goal("daemon", "unexpected crashes", "0", fmt.Sprint(d.Crashes), d.Crashes == 0)

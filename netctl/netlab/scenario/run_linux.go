@@ -238,7 +238,8 @@ func stepWAN(s Step) string {
 	return ""
 }
 
-// waitReady waits until gatewayd is ready with wan1 active; it returns
+// waitReady waits until gatewayd is ready with wan1 active and every WAN
+// up; it returns
 // the failback hold-down.
 func waitReady(ctx context.Context, gw *daemon, limit time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
@@ -253,6 +254,8 @@ func waitReady(ctx context.Context, gw *daemon, limit time.Duration) (time.Durat
 			last = "not ready"
 		case s.Parts.WAN.Active != netlab.WAN[0].Name:
 			last = "active WAN is " + s.Parts.WAN.Active
+		case !allUp(s):
+			last = fmt.Sprintf("WANs not all up: %+v", s.Parts.WAN.WANs)
 		default:
 			return time.Duration(s.Parts.WAN.HoldDown), nil
 		}
@@ -262,6 +265,18 @@ func waitReady(ctx context.Context, gw *daemon, limit time.Duration) (time.Durat
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// allUp reports whether every WAN is up: the day starts with a settled
+// gateway (a metered standby is probed every few seconds only, and needs
+// several answers in a row before it counts as up).
+func allUp(s *apiSnapshot) bool {
+	for _, w := range s.Parts.WAN.WANs {
+		if w.State != "up" {
+			return false
+		}
+	}
+	return len(s.Parts.WAN.WANs) > 0
 }
 
 // produced reads the last seq of every stream in the gateway's store.
@@ -291,7 +306,7 @@ func drain(ctx context.Context, ho *Recorder, o Observations, limit time.Duratio
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		o.Record = ho.Snapshot()
-		sv, _, _ := judgeTelemetry(o)
+		sv, _ := judgeTelemetry(o)
 		missing := uint64(0)
 		for _, s := range sv {
 			missing += s.Lost

@@ -70,6 +70,9 @@ func (t *traffic) till(ctx context.Context, node netlab.Node) {
 		}
 		wg.Go(func() {
 			start := time.Now()
+			if dl, ok := ctx.Deadline(); ok && start.Add(t.p.POSTimeout).After(dl) {
+				return // it could not finish before the end: not a transaction
+			}
 			err := t.txn(ctx, node, addr, n)
 			if ctx.Err() != nil {
 				return // cut short by the end of the scenario: not a transaction

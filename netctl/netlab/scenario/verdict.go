@@ -93,7 +93,7 @@ func Judge(o Observations) *Verdict {
 	v := &Verdict{Scenario: o.Params.Name, Start: o.Start, Duration: o.End.Sub(o.Start), Goals: o.Goals}
 	v.POS = judgePOS(o)
 	v.Faults, v.Failover = judgeFailover(o)
-	v.Telemetry, v.MaxReturnDelay, v.ReturnDelayAfter = judgeTelemetry(o)
+	v.Telemetry, v.ReturnDelays = judgeTelemetry(o)
 	v.Daemon = judgeDaemon(o)
 	v.Config = o.Pushes
 	v.Traffic = o.Traffic
@@ -102,12 +102,14 @@ func Judge(o Observations) *Verdict {
 	return v
 }
 
-// bothDown is the both-down window widened by the recovery time.
+// bothDown is the both-down window, as transaction start times: from
+// POSTimeout before it (a transaction in flight when both lines die) to
+// the recovery time after it.
 func bothDown(o Observations) []window {
 	var out []window
 	for _, f := range o.Faults {
 		if f.Kind == BothDown {
-			out = append(out, window{f.Start, f.End.Add(o.Goals.Recovery())})
+			out = append(out, window{f.Start.Add(-o.Params.POSTimeout), f.End.Add(o.Goals.Recovery())})
 		}
 	}
 	return out
@@ -322,7 +324,7 @@ func judgeFailover(o Observations) ([]FaultVerdict, FailoverVerdict) {
 	return out, fv
 }
 
-func judgeTelemetry(o Observations) ([]StreamVerdict, time.Duration, string) {
+func judgeTelemetry(o Observations) ([]StreamVerdict, map[string]time.Duration) {
 	got := map[string]map[uint64]bool{}
 	for _, r := range o.Record.Records {
 		if got[r.Stream] == nil {
@@ -372,18 +374,15 @@ func judgeTelemetry(o Observations) ([]StreamVerdict, time.Duration, string) {
 			rets = append(rets, ret{d.End, "gatewayd restart"})
 		}
 	}
-	var worst time.Duration
-	var what string
+	delays := map[string]time.Duration{}
 	for _, rt := range rets {
 		for _, r := range o.Record.Records {
 			if r.TS.Before(rt.at) && r.At.After(rt.at) {
-				if d := r.At.Sub(rt.at); d > worst {
-					worst, what = d, rt.what
-				}
+				delays[rt.what] = max(delays[rt.what], r.At.Sub(rt.at))
 			}
 		}
 	}
-	return out, worst, what
+	return out, delays
 }
 
 func covered(gaps []Gap, stream string, seq uint64) bool {

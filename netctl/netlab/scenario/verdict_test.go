@@ -176,15 +176,15 @@ func TestJudge(t *testing.T) {
 
 func TestJudgeFigures(t *testing.T) {
 	v := Judge(base())
-	if v.POS.Attempted != 120 || v.POS.OutsideAttempted != 89 || v.POS.SuccessOutside != 1 {
+	if v.POS.Attempted != 120 || v.POS.OutsideAttempted != 83 || v.POS.SuccessOutside != 1 {
 		t.Errorf("POS: %+v", v.POS)
 	}
 	// Successes stop after the one started at 29.5 s and resume at 45.5 s.
 	if want := 16 * time.Second; v.POS.LongestGap != want {
 		t.Errorf("longest gap %v, want %v", v.POS.LongestGap, want)
 	}
-	if v.MaxReturnDelay != 3*time.Second || v.ReturnDelayAfter != string(BothDown) {
-		t.Errorf("delay after return: %v after %q", v.MaxReturnDelay, v.ReturnDelayAfter)
+	if v.ReturnDelays[string(BothDown)] != 3*time.Second || len(v.ReturnDelays) != 1 {
+		t.Errorf("delay after return: %v", v.ReturnDelays)
 	}
 	if len(v.Faults) != 3 || v.Faults[0].Detect != 50*time.Millisecond || v.Faults[0].Failover != 60*time.Millisecond {
 		t.Errorf("faults: %+v", v.Faults)
