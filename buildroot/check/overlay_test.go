@@ -131,3 +131,34 @@ func TestPresetEnablesOverlayUnits(t *testing.T) {
 		t.Error("no preset enables gatewayd.service")
 	}
 }
+
+// TestBoardsNameTheInterfaces: each board's .link files give the NICs the
+// names the .network files and the config use (wan1, wan2, lan0).
+func TestBoardsNameTheInterfaces(t *testing.T) {
+	name := regexp.MustCompile(`(?m)^Name=(\S+)$`)
+	var want []string
+	networks, _ := filepath.Glob(filepath.Join(overlay, "etc", "systemd", "network", "*.network"))
+	for _, f := range networks {
+		if m := name.FindStringSubmatch(read(t, f)); m != nil {
+			want = append(want, m[1])
+		}
+	}
+	slices.Sort(want)
+	for _, board := range boards {
+		var got []string
+		links, _ := filepath.Glob(filepath.Join(tree, "board", board, "rootfs-overlay", "etc", "systemd", "network", "*.link"))
+		for _, f := range links {
+			text := read(t, f)
+			if !strings.Contains(text, "[Match]") {
+				t.Errorf("%s: no [Match] section", f)
+			}
+			if m := name.FindStringSubmatch(text); m != nil {
+				got = append(got, m[1])
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s names %v, the .network files configure %v", board, got, want)
+		}
+	}
+}
