@@ -166,10 +166,11 @@ func (s *Store) commit(batch []*request) {
 	} else {
 		s.apply(p)
 	}
+	// The snapshot first: a caller whose Append returned sees its record.
+	s.publish()
 	for _, r := range batch {
 		r.done <- err
 	}
-	s.publish()
 	if err == nil && p.appended > 0 {
 		select {
 		case s.notify <- struct{}{}:
