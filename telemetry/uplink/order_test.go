@@ -31,6 +31,9 @@ func outageScenario(t *testing.T, r *rig, sub *mqtttest.Subscriber, cut, restore
 	time.Sleep(outage / 2)
 	appendAlarm("failover")
 	time.Sleep(outage / 2)
+	// Keepalive must have noticed the dead connection (it does within
+	// keepalive + ping timeout), else TCP would just resume it.
+	r.waitSnapshot(60*time.Second, "the session to notice the cut", func(s *Snapshot) bool { return !s.Connected })
 	// The WAN component raises wan_up as the link comes back, before the
 	// MQTT session is up again.
 	upSeq := appendAlarm("wan_up")
