@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -157,11 +158,16 @@ func (b *Broker) start() error {
 	go func() { werr = cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := b.o.Dial("tcp", b.Addr())
-		if err == nil {
-			c.Close()
-			b.cmd, b.exited, b.log = cmd, exited, log
-			return nil
+		// "running" is logged once the listeners are bound: a port taken
+		// by someone else (other tests run in parallel) fails the bind and
+		// mosquitto exits, whereas a successful dial alone could reach them.
+		if strings.Contains(log.String(), " running") {
+			c, err := b.o.Dial("tcp", b.Addr())
+			if err == nil {
+				c.Close()
+				b.cmd, b.exited, b.log = cmd, exited, log
+				return nil
+			}
 		}
 		select {
 		case <-exited:
