@@ -3,8 +3,11 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // every endpoint of the API, as method and path, with a valid body.
@@ -250,5 +253,47 @@ func TestSocketTrusted(t *testing.T) {
 	}
 	if code, _, _ := c.req("POST", "/api/v1/login", `{"password":"x"}`); code != 400 {
 		t.Errorf("login on the socket: %d", code)
+	}
+}
+
+func TestSessionExpiry(t *testing.T) {
+	f := newFakeGW(t)
+	d := f.deps()
+	var mu sync.Mutex
+	now := testBase
+	d.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(by time.Duration) { mu.Lock(); now = now.Add(by); mu.Unlock() }
+	s := NewLAN(configWeb(), d)
+	c := newClient(t, httptestServer(t, s))
+	c.login()
+	advance(sessionIdle - time.Minute) // used just in time: still valid, and renewed
+	if code, _, _ := c.req("GET", "/api/v1/status", ""); code != 200 {
+		t.Fatalf("status within the idle limit: %d", code)
+	}
+	advance(sessionIdle + time.Second)
+	if code, _, _ := c.req("GET", "/api/v1/status", ""); code != 401 {
+		t.Errorf("status after %s idle: %d", sessionIdle, code)
+	}
+	// A busy session still ends after sessionMax.
+	c.login()
+	for elapsed := time.Duration(0); elapsed <= sessionMax; elapsed += 20 * time.Minute {
+		advance(20 * time.Minute)
+		c.req("GET", "/api/v1/session", "")
+	}
+	if code, _, _ := c.req("GET", "/api/v1/status", ""); code != 401 {
+		t.Errorf("status after %s: %d", sessionMax, code)
+	}
+	// Sessions are bounded: the least recently used goes first.
+	for range maxSessions + 1 {
+		c2 := &client{t: t, base: c.base, hc: &http.Client{}}
+		c2.hc.Jar, _ = cookiejar.New(nil)
+		c2.login()
+		advance(time.Second)
+	}
+	s.auth.mu.Lock()
+	n := len(s.auth.sessions)
+	s.auth.mu.Unlock()
+	if n > maxSessions {
+		t.Errorf("%d sessions kept, cap %d", n, maxSessions)
 	}
 }
