@@ -5,6 +5,7 @@ package wan
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,12 @@ func (r *runner) evaluate(cause string) {
 		r.m.opt.OnEvent(ev)
 	}
 	d := r.pol.decide(now, states)
+	if d.MembersChanged && !d.Changed {
+		r.reconcile(false)
+		ev := Event{Time: now, Kind: "weights", Reason: "WANs sharing new connections: " + r.memberText()}
+		r.m.log.Info("wan: weights", "carrying", r.memberText())
+		r.m.opt.OnEvent(ev)
+	}
 	if d.Changed {
 		old := r.active
 		r.active, r.actAt = d.Active, now
@@ -54,7 +61,7 @@ func (r *runner) evaluate(cause string) {
 		r.m.opt.OnEvent(ev)
 	}
 	for i, w := range r.wans {
-		w.frugal.Store(w.cfg.Metered && i != r.active)
+		w.frugal.Store(w.cfg.Metered && !r.carrying(i))
 	}
 	r.publish(now)
 }
@@ -78,6 +85,19 @@ func (r *runner) verdict(w *wanRT) (State, string) {
 	th := r.m.th
 	th.quorum = min(th.quorum, len(sts))
 	return th.verdict(w.state, w.carrier, sts, loss/float64(max(n, 1)))
+}
+
+func (r *runner) memberText() string {
+	var parts []string
+	for i, w := range r.weights() {
+		if w > 0 {
+			parts = append(parts, fmt.Sprintf("%s (weight %d)", r.wans[i].cfg.Name, w))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (r *runner) otherUsable(i int, states []State) bool {
@@ -109,7 +129,10 @@ func evidence(w *wanRT) []Evidence {
 }
 
 func (r *runner) publish(now time.Time) {
-	s := &Snapshot{At: now, HoldDown: r.pol.holdDown(), Failovers: r.fails, ActiveSince: r.actAt}
+	s := &Snapshot{At: now, HoldDown: r.pol.holdDown(), Failovers: r.fails, ActiveSince: r.actAt, Mode: "priority"}
+	if r.pol.weighted {
+		s.Mode = "weighted"
+	}
 	if r.active >= 0 {
 		s.Active = r.wans[r.active].cfg.Name
 		s.ActiveMetered = r.wans[r.active].cfg.Metered
@@ -117,7 +140,8 @@ func (r *runner) publish(now time.Time) {
 	for i, w := range r.wans {
 		ws := WANStatus{Name: w.cfg.Name, Interface: w.cfg.Interface, State: w.state, Since: w.since,
 			Reason: w.reason, Carrier: w.carrier, Priority: r.pol.prio[i], Metered: w.cfg.Metered,
-			Active: i == r.active, Frugal: w.frugal.Load(), Targets: evidence(w), Budget: w.budget}
+			Active: i == r.active, Carrying: r.carrying(i), Weight: max(w.cfg.Weight, 1),
+			Frugal: w.frugal.Load(), Targets: evidence(w), Budget: w.budget}
 		if w.link.Addr.IsValid() {
 			ws.Address = w.link.Addr.String()
 		}

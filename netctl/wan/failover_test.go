@@ -114,7 +114,7 @@ func TestLabMeteredStandby(t *testing.T) {
 	t.Parallel()
 	wans := wanlab.LabWANs()
 	wans[1].Metered = true
-	r := startLabWith(t, wans, 30*time.Second)
+	r := startLabWith(t, wans, wanlab.LabFailover(30*time.Second))
 	s := r.m.Snapshot()
 	lte := s.WANs[1]
 	if !lte.Frugal || s.ActiveMetered {

@@ -78,10 +78,10 @@ type labRun struct {
 // checks that it removed everything it put in the kernel.
 func startLab(t *testing.T, failback time.Duration) *labRun {
 	t.Helper()
-	return startLabWith(t, wanlab.LabWANs(), failback)
+	return startLabWith(t, wanlab.LabWANs(), wanlab.LabFailover(failback))
 }
 
-func startLabWith(t *testing.T, wans []config.WAN, failback time.Duration) *labRun {
+func startLabWith(t *testing.T, wans []config.WAN, fo config.Failover) *labRun {
 	t.Helper()
 	l := netlab.ForTest(t, netlab.Options{})
 	netlab.ServicesForTest(t, l, netlab.ServiceOptions{})
@@ -91,7 +91,7 @@ func startLabWith(t *testing.T, wans []config.WAN, failback time.Duration) *labR
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("lab", l.Prefix, "test", t.Name())
 	ctx, cancel := context.WithCancel(context.Background())
-	m, ev, done, err := wanlab.LabManager(ctx, l, wans, wanlab.LabFailover(failback), log)
+	m, ev, done, err := wanlab.LabManager(ctx, l, wans, fo, log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

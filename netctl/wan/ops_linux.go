@@ -91,15 +91,45 @@ func (o netlinkOps) Routes(table int) ([]Route, error) {
 		if r.Gw != nil {
 			x.Gateway, _ = netip.AddrFromSlice(r.Gw.To4())
 		}
-		if link, err := o.h.LinkByIndex(r.LinkIndex); err == nil {
-			x.Dev = link.Attrs().Name
+		x.Dev = o.devName(r.LinkIndex)
+		for _, nh := range r.MultiPath {
+			n := Nexthop{Dev: o.devName(nh.LinkIndex), Weight: nh.Hops + 1}
+			if nh.Gw != nil {
+				n.Gateway, _ = netip.AddrFromSlice(nh.Gw.To4())
+			}
+			x.Nexthops = append(x.Nexthops, n)
 		}
 		out = append(out, x)
 	}
 	return out, nil
 }
 
+func (o netlinkOps) devName(index int) string {
+	if index == 0 {
+		return ""
+	}
+	if link, err := o.h.LinkByIndex(index); err == nil {
+		return link.Attrs().Name
+	}
+	return ""
+}
+
 func (o netlinkOps) nlRoute(r Route) (*netlink.Route, error) {
+	if len(r.Nexthops) > 0 {
+		n := &netlink.Route{Table: r.Table, Dst: &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}}
+		for _, hop := range r.Nexthops {
+			link, err := o.h.LinkByName(hop.Dev)
+			if err != nil {
+				return nil, fmt.Errorf("dev %s: %w", hop.Dev, err)
+			}
+			nh := &netlink.NexthopInfo{LinkIndex: link.Attrs().Index, Hops: max(hop.Weight, 1) - 1}
+			if hop.Gateway.IsValid() {
+				nh.Gw = hop.Gateway.AsSlice()
+			}
+			n.MultiPath = append(n.MultiPath, nh)
+		}
+		return n, nil
+	}
 	link, err := o.h.LinkByName(r.Dev)
 	if err != nil {
 		return nil, fmt.Errorf("dev %s: %w", r.Dev, err)

@@ -27,6 +27,9 @@ type policy struct {
 	activeSince time.Time
 	// prio[i] is WAN i's priority (lower is preferred).
 	prio []int
+	// weighted mode: member[i] is set while WAN i takes new connections.
+	weighted bool
+	member   []bool
 }
 
 // holdFactorMax caps the doubled hold-down at 8 times the configured one.
@@ -46,6 +49,9 @@ type decision struct {
 	Changed bool
 	Kind    string // "initial", "failover", "failback" or ""
 	Reason  string
+	// MembersChanged: in weighted mode, the set of WANs sharing new
+	// connections changed (see members).
+	MembersChanged bool
 }
 
 // preferred orders WANs: is i preferred over j?
@@ -56,8 +62,34 @@ func (p *policy) preferred(i, j int) bool {
 	return i < j
 }
 
-// decide updates the policy with the WANs' states at now.
+// decide updates the policy with the WANs' states at now. In weighted
+// mode a WAN shares new connections while usable; one that failed rejoins
+// only after the same hold-down as a failback, so flaps stay damped.
 func (p *policy) decide(now time.Time, states []State) decision {
+	d := p.decideActive(now, states)
+	if !p.weighted {
+		return d
+	}
+	if p.member == nil {
+		p.member = make([]bool, len(states))
+	}
+	for i, s := range states {
+		in := i == d.Active && s != Down ||
+			s.Usable() && (p.member[i] || !p.recovered[i] || !p.upSince[i].IsZero() && now.Sub(p.upSince[i]) >= p.hold)
+		if in != p.member[i] {
+			p.member[i] = in
+			d.MembersChanged = true
+		}
+	}
+	return d
+}
+
+// members reports which WANs take new connections (weighted mode).
+func (p *policy) members() []bool { return p.member }
+
+// decideActive picks the active WAN: the one new connections use in
+// priority mode, the one events and the snapshot name in weighted mode.
+func (p *policy) decideActive(now time.Time, states []State) decision {
 	for i, s := range states {
 		switch {
 		case s.Usable() && p.usableSince[i].IsZero():

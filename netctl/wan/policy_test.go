@@ -143,3 +143,41 @@ func TestTargetHysteresis(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicyWeighted(t *testing.T) {
+	hold := 30 * time.Second
+	type wstep struct {
+		t      float64
+		s1, s2 State
+		want   string // members after the step: "12", "1", "2" or ""
+	}
+	tests := []struct {
+		name  string
+		steps []wstep
+	}{
+		{"both share from the start", []wstep{{0, Unknown, Unknown, "1"}, {1, Up, Up, "12"}}},
+		{"a failed WAN leaves at once and rejoins after the hold-down", []wstep{
+			{0, Up, Up, "12"}, {5, Up, Down, "1"}, {6, Up, Up, "1"}, {35, Up, Up, "1"}, {36, Up, Up, "12"}}},
+		{"degraded still shares", []wstep{{0, Up, Up, "12"}, {5, Up, Degraded, "12"}}},
+		{"the preferred fails: the other carries alone", []wstep{{0, Up, Up, "12"}, {5, Down, Up, "2"}, {6, Up, Up, "2"}, {36, Up, Up, "12"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPolicy([]int{1, 2}, hold)
+			p.weighted = true
+			t0 := time.Unix(1000, 0)
+			for _, st := range tc.steps {
+				p.decide(t0.Add(time.Duration(st.t*float64(time.Second))), []State{st.s1, st.s2})
+				got := ""
+				for i, in := range p.members() {
+					if in {
+						got += fmt.Sprint(i + 1)
+					}
+				}
+				if got != st.want {
+					t.Fatalf("at %gs (%s, %s): members %q, want %q", st.t, st.s1, st.s2, got, st.want)
+				}
+			}
+		})
+	}
+}

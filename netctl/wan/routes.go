@@ -81,22 +81,45 @@ func tableName(t int) string {
 
 const mainTable = 254
 
-// Route is a default route in one of the manager's tables.
+// Route is a default route in one of the manager's tables: through one
+// gateway, or (weighted mode) through several nexthops.
 type Route struct {
 	Table int
 	// Gateway may be zero for point-to-point links (LTE modems as wwan0).
 	Gateway netip.Addr
 	Dev     string
+	// Nexthops, when set, replace Gateway and Dev: a multipath route whose
+	// weights share out new connections.
+	Nexthops []Nexthop
+}
+
+// Nexthop is one path of a multipath route.
+type Nexthop struct {
+	Gateway netip.Addr
+	Dev     string
+	Weight  int
 }
 
 // String is the route in `ip route` syntax.
 func (r Route) String() string {
 	s := fmt.Sprintf("ip route replace table %d default", r.Table)
+	if len(r.Nexthops) > 0 {
+		for _, n := range r.Nexthops {
+			s += " nexthop"
+			if n.Gateway.IsValid() {
+				s += " via " + n.Gateway.String()
+			}
+			s += fmt.Sprintf(" dev %s weight %d", n.Dev, n.Weight)
+		}
+		return s
+	}
 	if r.Gateway.IsValid() {
 		s += " via " + r.Gateway.String()
 	}
 	return s + " dev " + r.Dev
 }
+
+func sameRoute(a, b Route) bool { return a.String() == b.String() }
 
 // Link is what the manager knows of one WAN's link, learned from netlink.
 type Link struct {
@@ -113,10 +136,12 @@ type Desired struct {
 	Routes []Route
 }
 
-// desired computes the rules and routes for the links and the active WAN.
-// A WAN whose interface is missing gets no route (the kernel would refuse
-// it); rules stay, they are harmless without routes.
-func (l Layout) desired(links []Link, active int) Desired {
+// desired computes the rules and routes for the links and the active WAN;
+// weights (weighted mode) give each WAN carrying new connections its
+// share, and with two or more such WANs the active table gets a multipath
+// route. A WAN whose interface is missing gets no route (the kernel would
+// refuse it); rules stay, they are harmless without routes.
+func (l Layout) desired(links []Link, active int, weights []int) Desired {
 	var d Desired
 	for i, k := range links {
 		if k.Addr.IsValid() {
@@ -130,7 +155,16 @@ func (l Layout) desired(links []Link, active int) Desired {
 	d.Rules = append(d.Rules,
 		Rule{Priority: l.RulePriority + 50, Table: mainTable, SuppressPrefixlen: 0},
 		Rule{Priority: l.RulePriority + 200, Table: l.TableActive, SuppressPrefixlen: -1})
-	if active >= 0 && active < len(links) && links[active].Present {
+	var hops []Nexthop
+	for i, w := range weights {
+		if w > 0 && i < len(links) && links[i].Present {
+			hops = append(hops, Nexthop{Gateway: links[i].Gateway, Dev: links[i].Dev, Weight: w})
+		}
+	}
+	switch {
+	case len(hops) > 1:
+		d.Routes = append(d.Routes, Route{Table: l.TableActive, Nexthops: hops})
+	case active >= 0 && active < len(links) && links[active].Present:
 		k := links[active]
 		d.Routes = append(d.Routes, Route{Table: l.TableActive, Gateway: k.Gateway, Dev: k.Dev})
 	}
@@ -203,7 +237,7 @@ func (l Layout) sync(ops Ops, d Desired, nWAN int) (changes int, err error) {
 				changes++
 			}
 		}
-		if want >= 0 && (len(have) != 1 || have[0] != d.Routes[want]) {
+		if want >= 0 && (len(have) != 1 || !sameRoute(have[0], d.Routes[want])) {
 			if err := ops.ReplaceRoute(d.Routes[want]); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", d.Routes[want], err))
 			}

@@ -34,7 +34,7 @@ func (r *recorder) ReplaceRoute(x Route) error {
 	return nil
 }
 func (r *recorder) DelRoute(x Route) error {
-	r.routes[x.Table] = slices.DeleteFunc(r.routes[x.Table], func(y Route) bool { return y == x })
+	r.routes[x.Table] = slices.DeleteFunc(r.routes[x.Table], func(y Route) bool { return sameRoute(x, y) })
 	r.log = append(r.log, strings.Replace(x.String(), "route replace", "route del", 1))
 	return nil
 }
@@ -49,13 +49,14 @@ func TestSync(t *testing.T) {
 	lteNoGW := slices.Clone(testLinks)
 	lteNoGW[1] = Link{Dev: "wwan0", Addr: netip.MustParseAddr("203.0.113.77"), Present: true}
 	tests := []struct {
-		name   string
-		before func(r *recorder) // kernel state before the sync under test
-		links  []Link
-		active int
-		want   []string
+		name    string
+		before  func(r *recorder) // kernel state before the sync under test
+		links   []Link
+		active  int
+		weights []int
+		want    []string
 	}{
-		{"first apply", nil, testLinks, 0, []string{
+		{"first apply", nil, testLinks, 0, nil, []string{
 			"ip rule add priority 5000 from 198.18.1.2 lookup 5101",
 			"ip rule add priority 5010 from 198.18.2.2 lookup 5102",
 			"ip rule add priority 5050 lookup main suppress_prefixlength 0",
@@ -66,25 +67,33 @@ func TestSync(t *testing.T) {
 			"ip route replace table 5101 default via 198.18.1.1 dev wan1",
 			"ip route replace table 5102 default via 198.18.2.1 dev wan2",
 		}},
-		{"second apply changes nothing", func(r *recorder) { l.sync(r, l.desired(testLinks, 0), 2) }, testLinks, 0, nil},
-		{"failover is one route replace", func(r *recorder) { l.sync(r, l.desired(testLinks, 0), 2) }, testLinks, 1, []string{
+		{"second apply changes nothing", func(r *recorder) { l.sync(r, l.desired(testLinks, 0, nil), 2) }, testLinks, 0, nil, nil},
+		{"failover is one route replace", func(r *recorder) { l.sync(r, l.desired(testLinks, 0, nil), 2) }, testLinks, 1, nil, []string{
 			"ip route replace table 5100 default via 198.18.2.1 dev wan2",
 		}},
 		{"a deleted rule is put back", func(r *recorder) {
-			l.sync(r, l.desired(testLinks, 0), 2)
+			l.sync(r, l.desired(testLinks, 0, nil), 2)
 			r.rules = slices.DeleteFunc(r.rules, func(x Rule) bool { return x.Priority == 5050 })
-		}, testLinks, 0, []string{"ip rule add priority 5050 lookup main suppress_prefixlength 0"}},
+		}, testLinks, 0, nil, []string{"ip rule add priority 5050 lookup main suppress_prefixlength 0"}},
 		{"a foreign rule in our range goes", func(r *recorder) {
-			l.sync(r, l.desired(testLinks, 0), 2)
+			l.sync(r, l.desired(testLinks, 0, nil), 2)
 			r.rules = append(r.rules, Rule{Priority: 5150, Table: 99, SuppressPrefixlen: -1})
-		}, testLinks, 0, []string{"ip rule del priority 5150 lookup 99"}},
-		{"new DHCP address moves the source rule", func(r *recorder) { l.sync(r, l.desired(testLinks, 0), 2) },
-			[]Link{{Dev: "wan1", Addr: netip.MustParseAddr("198.18.1.9"), Gateway: netip.MustParseAddr("198.18.1.1"), Present: true}, testLinks[1]}, 0,
+		}, testLinks, 0, nil, []string{"ip rule del priority 5150 lookup 99"}},
+		{"new DHCP address moves the source rule", func(r *recorder) { l.sync(r, l.desired(testLinks, 0, nil), 2) },
+			[]Link{{Dev: "wan1", Addr: netip.MustParseAddr("198.18.1.9"), Gateway: netip.MustParseAddr("198.18.1.1"), Present: true}, testLinks[1]}, 0, nil,
 			[]string{"ip rule del priority 5000 from 198.18.1.2 lookup 5101", "ip rule add priority 5000 from 198.18.1.9 lookup 5101"}},
-		{"a vanished interface loses its routes", func(r *recorder) { l.sync(r, l.desired(testLinks, 0), 2) },
-			[]Link{testLinks[0], {Dev: "wan2", Present: false}}, 0,
+		{"a vanished interface loses its routes", func(r *recorder) { l.sync(r, l.desired(testLinks, 0, nil), 2) },
+			[]Link{testLinks[0], {Dev: "wan2", Present: false}}, 0, nil,
 			[]string{"ip rule del priority 5010 from 198.18.2.2 lookup 5102", "ip route del table 5102 default via 198.18.2.1 dev wan2"}},
-		{"point-to-point WAN without gateway", nil, lteNoGW, 1, []string{
+		{"weighted: one multipath route shares new connections", func(r *recorder) { l.sync(r, l.desired(testLinks, 0, nil), 2) },
+			testLinks, 0, []int{3, 1}, []string{
+				"ip route replace table 5100 default nexthop via 198.18.1.1 dev wan1 weight 3 nexthop via 198.18.2.1 dev wan2 weight 1",
+			}},
+		{"weighted with one WAN left is a plain route", func(r *recorder) { l.sync(r, l.desired(testLinks, 0, []int{3, 1}), 2) },
+			testLinks, 0, []int{3, 0}, []string{
+				"ip route replace table 5100 default via 198.18.1.1 dev wan1",
+			}},
+		{"point-to-point WAN without gateway", nil, lteNoGW, 1, nil, []string{
 			"ip rule add priority 5000 from 198.18.1.2 lookup 5101",
 			"ip rule add priority 5010 from 203.0.113.77 lookup 5102",
 			"ip rule add priority 5050 lookup main suppress_prefixlength 0",
@@ -103,7 +112,7 @@ func TestSync(t *testing.T) {
 				tc.before(r)
 				r.log = nil
 			}
-			if _, err := l.sync(r, l.desired(tc.links, tc.active), 2); err != nil {
+			if _, err := l.sync(r, l.desired(tc.links, tc.active, tc.weights), 2); err != nil {
 				t.Fatal(err)
 			}
 			if got := strings.Join(r.log, "\n"); got != strings.Join(tc.want, "\n") {
@@ -116,7 +125,7 @@ func TestSync(t *testing.T) {
 func TestRemoveLeavesNothing(t *testing.T) {
 	l := DefaultLayout
 	r := newRecorder()
-	l.sync(r, l.desired(testLinks, 1), 2)
+	l.sync(r, l.desired(testLinks, 1, []int{1, 1}), 2)
 	if err := l.remove(r, 2); err != nil {
 		t.Fatal(err)
 	}

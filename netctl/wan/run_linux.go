@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,17 @@ func (m *Manager) Run(ctx context.Context) error {
 		}
 	}
 	r.pol = newPolicy(prio, m.fo.FailbackAfter.D())
+	r.pol.weighted = m.fo.Mode == "weighted"
+	if r.pol.weighted {
+		// Spread flows by their ports too, not only by addresses, so one
+		// busy LAN host does not land all its connections on one WAN.
+		err := runIn(enterNS(m.opt.NetNS), func() error {
+			return os.WriteFile("/proc/sys/net/ipv4/fib_multipath_hash_policy", []byte("1"), 0o644)
+		})
+		if err != nil {
+			m.log.Warn("wan: weighted mode: cannot hash flows by port (addresses only)", "err", err)
+		}
+	}
 	enter := enterNS(m.opt.NetNS)
 	for i, w := range m.wans {
 		rt := &wanRT{cfg: w, state: Unknown, since: m.opt.Now(), cheap: cheapest(w.Probes),
@@ -166,6 +178,38 @@ func (r *runner) newTarget(rt *wanRT, b binder, pc config.Probe) (*target, error
 		}
 	}
 	return t, nil
+}
+
+// runIn runs fn through enter (nil: directly).
+func runIn(enter func(func() error) error, fn func() error) error {
+	if enter == nil {
+		return fn()
+	}
+	return enter(fn)
+}
+
+// weights are the shares of new connections in weighted mode (nil in
+// priority mode): a WAN's configured weight while it is a member, else 0.
+func (r *runner) weights() []int {
+	if !r.pol.weighted {
+		return nil
+	}
+	out := make([]int, len(r.wans))
+	for i, in := range r.pol.members() {
+		if in {
+			out[i] = max(r.wans[i].cfg.Weight, 1)
+		}
+	}
+	return out
+}
+
+// carrying reports whether WAN i takes new connections now.
+func (r *runner) carrying(i int) bool {
+	if i == r.active {
+		return true
+	}
+	w := r.weights()
+	return w != nil && w[i] > 0
 }
 
 func (r *runner) closePingers() {
@@ -315,7 +359,7 @@ func (r *runner) reconcile(full bool) {
 		links[i] = w.link
 	}
 	l := r.m.opt.Layout
-	n, err := l.sync(r.ops, l.desired(links, r.active), len(r.wans))
+	n, err := l.sync(r.ops, l.desired(links, r.active, r.weights()), len(r.wans))
 	if err != nil {
 		r.m.log.Warn("wan: routing not fully applied; retrying on the next check", "err", err)
 	}

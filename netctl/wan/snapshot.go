@@ -9,7 +9,10 @@ import (
 // the API and /metrics. It is never modified after it is published.
 type Snapshot struct {
 	At time.Time `json:"at"`
-	// Active is the WAN new connections leave through ("" before the start).
+	// Mode is "priority" or "weighted".
+	Mode string `json:"mode"`
+	// Active is the WAN new connections leave through ("" before the
+	// start); in weighted mode, the preferred of those sharing them.
 	Active      string    `json:"active"`
 	ActiveSince time.Time `json:"active_since"`
 	// ActiveMetered is set while traffic runs over a metered WAN (LTE): QoS
@@ -35,6 +38,10 @@ type WANStatus struct {
 	Priority  int       `json:"priority"`
 	Metered   bool      `json:"metered"`
 	Active    bool      `json:"active"`
+	// Carrying is set while the WAN takes new connections (in weighted
+	// mode possibly with others, by Weight).
+	Carrying bool `json:"carrying"`
+	Weight   int  `json:"weight"`
 	// Frugal is set while a metered standby WAN is probed sparingly.
 	Frugal      bool          `json:"frugal"`
 	LossPercent float64       `json:"loss_percent"`
@@ -47,7 +54,8 @@ type WANStatus struct {
 type Event struct {
 	Time time.Time `json:"time"`
 	// Kind is "wan_state" (a WAN's health changed), "initial", "failover"
-	// or "failback" (the active WAN changed).
+	// or "failback" (the active WAN changed), or "weights" (weighted mode:
+	// the set of WANs sharing new connections changed).
 	Kind string `json:"kind"`
 	// WAN is the WAN whose state changed, or the newly active one.
 	WAN      string     `json:"wan"`
