@@ -60,7 +60,7 @@ deps-root:
 	$(GO) mod download
 
 lint:
-	@out=$$(gofmt -l cmd gateway netctl telemetry); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd gateway netctl telemetry buildroot); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 
