@@ -22,16 +22,16 @@ import (
 
 // daemon runs gatewayd in the gw namespace the way systemd does
 // (systemd/gatewayd.service: Restart=on-failure, RestartSec): a process
-// that dies is started again after restartSec, until stop.
+// that dies is started again after restartDelay, until stop.
 type daemon struct {
-	lab        *netlab.Lab
-	bin, cfg   string
-	logPath    string
-	sock       string
-	store      string
-	restartSec time.Duration
-	log        *slog.Logger
-	api        *http.Client
+	lab          *netlab.Lab
+	bin, cfg     string
+	logPath      string
+	sock         string
+	store        string
+	restartDelay time.Duration
+	log          *slog.Logger
+	api          *http.Client
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -49,9 +49,9 @@ type daemon struct {
 	diskPeak int64
 }
 
-func newDaemon(l *netlab.Lab, bin, cfg, dir, sock, store string, restartSec time.Duration, log *slog.Logger) *daemon {
+func newDaemon(l *netlab.Lab, bin, cfg, dir, sock, store string, restartDelay time.Duration, log *slog.Logger) *daemon {
 	d := &daemon{lab: l, bin: bin, cfg: cfg, logPath: dir + "/gatewayd.log", sock: sock, store: store,
-		restartSec: restartSec, log: log, exited: make(chan struct{})}
+		restartDelay: restartDelay, log: log, exited: make(chan struct{})}
 	d.api = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var dd net.Dialer
@@ -82,8 +82,8 @@ func (d *daemon) run() error {
 			if stopping {
 				return
 			}
-			d.log.Warn("gatewayd exited; restarting as systemd would", "exit", werr, "after", d.restartSec)
-			time.Sleep(d.restartSec)
+			d.log.Warn("gatewayd exited; restarting as systemd would", "exit", werr, "after", d.restartDelay)
+			time.Sleep(d.restartDelay)
 			d.mu.Lock()
 			stopping = d.stopping
 			d.mu.Unlock()

@@ -25,7 +25,7 @@ const (
 	BrokerRestart FaultKind = "broker-restart"
 	// KillDuringReplay waits (up to Dur) until head office sees the backlog
 	// replay start, then kills gatewayd with SIGKILL; it is restarted after
-	// Params.RestartSec, as systemd's Restart=on-failure would.
+	// Params.RestartDelay, as systemd's Restart=on-failure would.
 	KillDuringReplay FaultKind = "kill-9-during-replay"
 	// BadPush pushes a config that does not validate; it must be rejected.
 	BadPush FaultKind = "bad-config-push"
@@ -86,9 +86,9 @@ type Params struct {
 	BatchRecords, ReplayPerSecond int
 	// ConfirmWindow is remote.confirm_window.
 	ConfirmWindow time.Duration
-	// RestartSec is systemd's delay before restarting a killed gatewayd
+	// RestartDelay is systemd's delay before restarting a killed gatewayd
 	// (systemd/gatewayd.service: Restart=on-failure, RestartSec=2s).
-	RestartSec time.Duration
+	RestartDelay time.Duration
 
 	// HealthEvery is how often the status page (GET /healthz on the
 	// daemon's socket) is checked; PollEvery how often the WAN state is
@@ -116,7 +116,7 @@ func common(name string, length time.Duration, steps []Step) Params {
 		FlapOn: time.Second, FlapOff: time.Second,
 		SlowDown: 2e6, SlowUp: 1e6,
 		Budget: 1 << 20, BatchRecords: 100, ReplayPerSecond: 5,
-		ConfirmWindow: 60 * time.Second, RestartSec: 2 * time.Second,
+		ConfirmWindow: 60 * time.Second, RestartDelay: 2 * time.Second,
 		HealthEvery: 5 * time.Second, PollEvery: 100 * time.Millisecond,
 	}
 }

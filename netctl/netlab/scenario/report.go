@@ -44,6 +44,9 @@ type POSVerdict struct {
 	LongestGapOutside time.Duration `json:"longest_gap_outside_both_down"`
 	P50               time.Duration `json:"p50_latency"`
 	P99               time.Duration `json:"p99_latency"`
+	// P99Steady is the p99 of transactions clear of every fault window
+	// (the load alone).
+	P99Steady time.Duration `json:"p99_latency_no_fault"`
 	// FailedDuring counts failures outside both-down by the faults under
 	// way when they started (or up to 10 s before).
 	FailedDuring map[string]int `json:"failed_during,omitempty"`
@@ -68,10 +71,10 @@ type FaultVerdict struct {
 
 // FailoverVerdict counts switches.
 type FailoverVerdict struct {
-	Failovers int             `json:"failovers"`
-	False     int             `json:"false_failovers"`
-	FalseAt   []time.Duration `json:"false_at,omitempty"`
-	Flaps     int             `json:"flaps"`
+	Failovers int      `json:"failovers"`
+	False     int      `json:"false_failovers"`
+	FalseAt   []string `json:"false_at,omitempty"`
+	Flaps     int      `json:"flaps"`
 }
 
 // StreamVerdict is one telemetry stream at head office.
@@ -142,7 +145,7 @@ func (v *Verdict) rows(o Observations) {
 		v.figure("POS", "failures outside both-down, by fault under way", fmt.Sprint(p.FailedDuring))
 	}
 	v.figure("POS", "longest gap (outside both-down)", fmt.Sprintf("%s (%s)", ms(p.LongestGap), ms(p.LongestGapOutside)))
-	v.figure("POS", "latency under load p50 / p99", fmt.Sprintf("%s / %s", ms(p.P50), ms(p.P99)))
+	v.figure("POS", "latency under load p50 / p99 (p99 clear of faults)", fmt.Sprintf("%s / %s (%s)", ms(p.P50), ms(p.P99), ms(p.P99Steady)))
 	for _, f := range v.Faults {
 		at := fmt.Sprintf("%s %s at %s", f.Kind, f.WAN, f.At.Round(time.Second))
 		if f.Kind == Flap {
@@ -259,11 +262,7 @@ func (v *Verdict) WriteJSON(w io.Writer) error {
 func falseAt(f FailoverVerdict) string {
 	s := fmt.Sprintf("%d of %d failovers", f.False, f.Failovers)
 	if len(f.FalseAt) > 0 {
-		var at []string
-		for _, d := range f.FalseAt {
-			at = append(at, d.Round(100*time.Millisecond).String())
-		}
-		s += " (at " + strings.Join(at, ", ") + ")"
+		s += ": " + strings.Join(f.FalseAt, "; ")
 	}
 	return s
 }

@@ -119,7 +119,7 @@ func Run(ctx context.Context, p Params, o Options) (v *Verdict, err error) {
 	defer fl.Close()
 
 	gw := newDaemon(lab, o.Gatewayd, cfgPath, dir, filepath.Join(dir, "gatewayd.sock"),
-		filepath.Join(dir, "telemetry.db"), p.RestartSec, o.Log)
+		filepath.Join(dir, "telemetry.db"), p.RestartDelay, o.Log)
 	if err := gw.run(); err != nil {
 		return nil, err
 	}

@@ -164,6 +164,13 @@ func judgePOS(o Observations) POSVerdict {
 		}
 	}
 	p.P50, p.P99 = quantile(lat, 0.50), quantile(lat, 0.99)
+	var steady []time.Duration
+	for _, t := range o.Txns {
+		if t.OK && faultAt(o, t.Start.Add(o.Params.POSTimeout)) == "no fault" && faultAt(o, t.Start) == "no fault" {
+			steady = append(steady, t.Latency)
+		}
+	}
+	p.P99Steady = quantile(steady, 0.99)
 	return p
 }
 
@@ -221,6 +228,29 @@ func downAt(o Observations, wan string, from time.Time) (time.Time, bool) {
 	return best, !best.IsZero()
 }
 
+// stateAt is wan's state at t, as far as head office and the status API
+// knew it ("" if unknown).
+func stateAt(o Observations, wan string, t time.Time) string {
+	var at time.Time
+	st := ""
+	see := func(when time.Time, state string) {
+		if !when.After(t) && (at.IsZero() || when.After(at)) {
+			at, st = when, state
+		}
+	}
+	for _, e := range o.Record.WAN {
+		if e.Kind == "wan_state" && e.WAN == wan {
+			see(e.Time, e.To)
+		}
+	}
+	for _, p := range o.Polled {
+		if p.WAN == wan {
+			see(p.Since, p.State)
+		}
+	}
+	return st
+}
+
 // failovers merges the switches head office heard of with those the
 // status API showed (events may be evicted from a full store).
 func failovers(o Observations) []WANEvent {
@@ -276,7 +306,8 @@ func judgeFailover(o Observations) ([]FaultVerdict, FailoverVerdict) {
 		fv.Failovers++
 		if !inAny(impaired(o, e.From), e.Time) {
 			fv.False++
-			fv.FalseAt = append(fv.FalseAt, e.Time.Sub(o.Start))
+			fv.FalseAt = append(fv.FalseAt, fmt.Sprintf("%s from %s (under way: %s)",
+				e.Time.Sub(o.Start).Round(100*time.Millisecond), e.From, faultAt(o, e.Time)))
 		}
 	}
 	var out []FaultVerdict
@@ -285,6 +316,10 @@ func judgeFailover(o Observations) ([]FaultVerdict, FailoverVerdict) {
 		r := FaultVerdict{Kind: f.Kind, WAN: name, At: f.Start.Sub(o.Start), Goal: goal, Detect: -1, Note: f.Note}
 		if t, ok := downAt(o, name, f.Start); ok && t.Before(f.End.Add(goal)) {
 			r.Detect = t.Sub(f.Start)
+		}
+		if stateAt(o, name, f.Start) == "down" {
+			r.Detect = 0
+			r.Note = strings.TrimPrefix(r.Note+"; already down when the fault began", "; ")
 		}
 		for _, e := range sw {
 			if e.Kind == "failover" && e.From == name && !e.Time.Before(f.Start) && e.Time.Before(f.End) {

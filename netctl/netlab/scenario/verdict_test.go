@@ -54,6 +54,18 @@ func TestRecorder(t *testing.T) {
 	if !r.LastHistorical().Equal(at(5)) {
 		t.Errorf("last historical: %v", r.LastHistorical())
 	}
+
+	// The backlog of an outage that ended at 10 s: a record made at 11 s
+	// is live, one made at 9 s is the backlog.
+	r.WatchBacklog(at(10))
+	r.Handle("branchgw/s1/telemetry/status", batchJSON("status", "b1", false, rec(4, 11, `{}`)), at(11))
+	if !r.BacklogSeen().IsZero() {
+		t.Errorf("live record taken for the backlog")
+	}
+	r.Handle("branchgw/s1/telemetry/status", batchJSON("status", "b1", false, rec(5, 9, `{}`)), at(12))
+	if !r.BacklogSeen().Equal(at(12)) {
+		t.Errorf("backlog seen at %v, want %v", r.BacklogSeen(), at(12))
+	}
 }
 
 // base is a scenario with one cable pull (10-20 s) and both WANs down
@@ -111,6 +123,9 @@ func TestJudge(t *testing.T) {
 			o.Record.WAN = o.Record.WAN[2:]
 			o.Polled = []WANObs{{WAN: "wan1", State: "down", Since: at(10.1)}}
 			o.Switches = []Switch{{To: "wan1", Since: at(0), Initial: true}, {To: "wan2", Since: at(10.1)}}
+		}},
+		{name: "already down when the fault began", pass: true, edit: func(o *Observations) {
+			o.Record.WAN[3].Time = at(29) // wan2 died before both-down
 		}},
 		{name: "undetected", missed: "carrier-pull wan1", edit: func(o *Observations) { o.Record.WAN = o.Record.WAN[2:] }},
 		{name: "false failover", missed: "false failovers", edit: func(o *Observations) {
