@@ -12,6 +12,7 @@
 //	gwlab clean [-prefix P]                remove leftovers of crashed runs (all labs without -prefix)
 //	gwlab demo -gatewayd bin/gatewayd      the whole store with gatewayd, until Ctrl-C
 //	gwlab bench failover [-n 20]           failover figures (see bench.go)
+//	gwlab scenario [-short] [-json F]      a store's worst day, with a verdict
 //
 // Everything needs root. Without -prefix, commands that act on one lab use
 // the only one that exists.
@@ -29,6 +30,7 @@ import (
 	"syscall"
 
 	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/netlab/scenario"
 )
 
 func main() {
@@ -59,7 +61,8 @@ const usage = `usage: gwlab COMMAND [flags]
   down     remove a lab
   clean    remove leftovers of crashed runs (every lab unless -prefix)
   demo     run gatewayd in the lab until Ctrl-C (-gatewayd bin/gatewayd)
-  bench    failover: measure failover (-n repetitions)`
+  bench    failover: measure failover (-n repetitions)
+  scenario a store's worst day with a verdict (-short: 2.5 min; -json FILE)`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -81,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdImpair(ctx, args, stdout, log)
 	case "demo":
 		return cmdDemo(ctx, args, stdout, log)
+	case "scenario":
+		return scenario.Command(ctx, args, stdout, log)
 	case "bench":
 		return cmdBench(ctx, args, stdout, log)
 	case "serve":
