@@ -18,7 +18,7 @@ GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 # Debian packages the tests and the demo use; `deps` installs only missing ones.
 DEB_PACKAGES := gcc libc6-dev file systemd iproute2 nftables mosquitto mosquitto-clients \
-	qemu-user qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+	qemu-user qemu-system-arm genimage dosfstools mtools fdisk e2fsprogs gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
 	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iperf3 busybox-static ieee-data tcpdump tshark chromium
 STATICCHECK_VERSION := v0.8.2
 

@@ -18,6 +18,12 @@ if [ "$board" = x86_64 ]; then
 	} | head -c 1024 >"$images/efi-part/EFI/BOOT/grubenv"
 fi
 
+# The data partition, seeded with the overlay's /data (the shipped config
+# and the state directory). genimage cannot fill it: Buildroot hands it an
+# empty root path. Updates never write this partition again.
+rm -f "$images/data.ext4"
+"$HOST_DIR/sbin/mkfs.ext4" -q -L data -d "$TARGET_DIR/data" -E root_owner=0:0 "$images/data.ext4" 1G
+
 support/scripts/genimage.sh -c "$board_dir/genimage.cfg"
 
 if [ -n "${BRANCHGW_RAUC_KEY:-}" ] && [ -n "${BRANCHGW_RAUC_CERT:-}" ]; then
