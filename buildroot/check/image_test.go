@@ -142,3 +142,44 @@ func run(t *testing.T, name string, args ...string) []byte {
 	}
 	return out
 }
+
+// TestPostBuildNeedsTheKeyring: an image that could never take an update
+// (no RAUC keyring) is refused at build time.
+func TestPostBuildNeedsTheKeyring(t *testing.T) {
+	script, _ := filepath.Abs(filepath.Join(tree, "board", "common", "post-build.sh"))
+	for _, board := range boards {
+		for _, tc := range []struct {
+			name    string
+			keyring bool
+			ok      bool
+		}{{"with keyring", true, true}, {"without keyring", false, false}} {
+			t.Run(board+"/"+tc.name, func(t *testing.T) {
+				dir := t.TempDir()
+				target := filepath.Join(dir, "target")
+				must(t, os.MkdirAll(target, 0o755))
+				env := append(os.Environ(), "BRANCHGW_RAUC_KEYRING=")
+				if tc.keyring {
+					write(t, filepath.Join(dir, "ca.pem"), "-----BEGIN CERTIFICATE-----\n")
+					env = append(env, "BRANCHGW_RAUC_KEYRING="+filepath.Join(dir, "ca.pem"))
+				}
+				cmd := exec.Command(script, target, board)
+				cmd.Env = env
+				out, err := cmd.CombinedOutput()
+				if (err == nil) != tc.ok {
+					t.Fatalf("post-build.sh: %v, want ok=%v\n%s", err, tc.ok, out)
+				}
+				if !tc.ok {
+					if !strings.Contains(string(out), "BRANCHGW_RAUC_KEYRING") {
+						t.Errorf("the failure does not say what to set: %s", out)
+					}
+					return
+				}
+				for _, p := range []string{"data", "etc/gatewayd", "etc/rauc/keyring.pem"} {
+					if _, err := os.Stat(filepath.Join(target, p)); err != nil {
+						t.Errorf("post-build.sh did not make %s: %v", p, err)
+					}
+				}
+			})
+		}
+	}
+}
