@@ -21,6 +21,14 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 		Logger:   g.log,
 		Snapshot: func() any { return g.Snapshot() },
 		Config:   g.Config,
+		Events:   g.events.Recent,
+		Logs:     g.logs.Recent,
+		// A technician's action: on the page's list and to head office.
+		Audit: func(e web.Event) {
+			g.events.Add(e)
+			g.store("event", e)
+		},
+		StatPaths: []string{"/", filepath.Dir(cfg.Telemetry.StorePath)},
 		// g.sup exists by the time a request arrives.
 		Actions: web.ActionFuncs{
 			RestartFunc: func(ctx context.Context, name string) error { return g.sup.Restart(ctx, name) },

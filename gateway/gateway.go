@@ -16,6 +16,7 @@ import (
 
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/gateway/version"
+	"github.com/branchgw/branchgw/gateway/web"
 	"github.com/branchgw/branchgw/netctl/wan"
 )
 
@@ -66,6 +67,9 @@ type Gateway struct {
 	reloadMu sync.Mutex
 	// telemetry is the head-office link, for Emit; nil in tests with Parts.
 	telemetry *telemetryPart
+	// events and logs are the recent ones, for the status page.
+	events *web.EventLog
+	logs   *web.LogRing
 	// wan picks the active uplink; nil in tests with Parts.
 	wan *rebuilt[*wan.Manager]
 }
@@ -111,8 +115,12 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	if opt.Level == nil {
 		opt.Level = new(slog.LevelVar)
 	}
+	// The page's "recent logs" see every line the daemon logs.
+	logs := web.NewLogRing(500)
 	g := &Gateway{
-		log:     opt.Logger,
+		log:     slog.New(logs.Handler(opt.Logger.Handler(), opt.Level)),
+		logs:    logs,
+		events:  web.NewEventLog(500),
 		level:   opt.Level,
 		notify:  NewNotifier(opt.Logger),
 		started: time.Now(),

@@ -125,9 +125,18 @@ func (t *telemetryPart) Prefix() string {
 	return c.MQTT.TopicPrefix + "/" + c.Site
 }
 
-// Emit appends an event or alarm to the store, to be sent to head office.
-// Without a store (not open yet) it is only logged.
+// Emit records a component's event for the status page and appends it to
+// the store, to be sent to head office.
 func (g *Gateway) Emit(stream string, v any) {
+	if stream == "event" {
+		g.events.Record(v)
+	}
+	g.store(stream, v)
+}
+
+// store appends a record to the telemetry store; without a store (not open
+// yet) it is only logged.
+func (g *Gateway) store(stream string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		g.log.Error("event not encodable", "stream", stream, "err", err)

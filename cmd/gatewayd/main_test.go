@@ -170,19 +170,29 @@ func (d *daemon) waitLog(t testing.TB, s string) string {
 // status asks the daemon's API over its unix socket.
 func (d *daemon) status(t testing.TB) map[string]any {
 	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(d.get(t, "/api/v1/status"), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// get fetches a path of the daemon's API over its unix socket.
+func (d *daemon) get(t testing.TB, path string) []byte {
+	t.Helper()
 	c := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", d.sock)
 	}}, Timeout: 5 * time.Second}
-	resp, err := c.Get("http://gatewayd/api/v1/status")
+	resp, err := c.Get("http://gatewayd" + path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	return b
 }
 
 func TestSignals(t *testing.T) {
@@ -221,6 +231,10 @@ func TestSignals(t *testing.T) {
 	}
 	if site != "store-0043" {
 		t.Errorf("site after reload = %v", site)
+	}
+	// The technician's page sees the daemon's own log lines.
+	if logs := d.get(t, "/api/v1/logs"); !bytes.Contains(logs, []byte("config reload rejected")) {
+		t.Errorf("recent logs lack the rejected reload: %.500s", logs)
 	}
 
 	// SIGTERM: a clean stop within supervisor.shutdown_timeout, exit 0.
