@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/branchgw/branchgw/netctl/netlab"
@@ -24,6 +25,7 @@ import (
 func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	var n int
 	var failback, lossFor time.Duration
+	var only string
 	// Accept the flags after the word, too: `gwlab bench failover -n 5`.
 	if len(args) > 0 && args[0] == "failover" {
 		args = append(args[1:], "failover")
@@ -32,6 +34,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		fs.IntVar(&n, "n", 20, "repetitions of each outage")
 		fs.DurationVar(&failback, "failback", 3*time.Second, "failback hold-down during the runs (the default config has 30s)")
 		fs.DurationVar(&lossFor, "loss-for", 60*time.Second, "how long each random-loss run lasts")
+		fs.StringVar(&only, "only", "carrier,blackhole,loss", "scenarios to run, comma-separated")
 	})
 	if err != nil {
 		return err
@@ -64,18 +67,28 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	fmt.Fprintf(stdout, "gwlab bench failover: lab %s, %d repetitions, probes every %v, hold-down %v\n",
 		l.Prefix, n, wanlab.LabFailover(0).ProbeInterval.D(), failback)
 
+	want := map[string]bool{}
+	for _, s := range strings.Split(only, ",") {
+		if s != "carrier" && s != "blackhole" && s != "loss" {
+			return usagef("-only %q: want carrier, blackhole and/or loss", s)
+		}
+		want[s] = true
+	}
 	outages := []struct {
-		name        string
+		key, name   string
 		start, stop func() error
 		gaps, first []time.Duration
 		back        []time.Duration
 		detect      []time.Duration
 	}{
-		{name: "carrier loss", start: func() error { return l.Carrier(0, false) }, stop: func() error { return l.Carrier(0, true) }},
-		{name: "black hole", start: func() error { return l.BlackHole(0, true) }, stop: func() error { return l.BlackHole(0, false) }},
+		{key: "carrier", name: "carrier loss", start: func() error { return l.Carrier(0, false) }, stop: func() error { return l.Carrier(0, true) }},
+		{key: "blackhole", name: "black hole", start: func() error { return l.BlackHole(0, true) }, stop: func() error { return l.BlackHole(0, false) }},
 	}
 	for k := range outages {
 		o := &outages[k]
+		if !want[o.key] {
+			continue
+		}
 		for i := range n {
 			r, err := b.once(ctx, o.start, o.stop)
 			if err != nil {
@@ -87,18 +100,24 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			o.detect = append(o.detect, r.detect)
 		}
 	}
-	var falses []int
-	for _, pct := range []int{5, 10} {
+	falses := []int{-1, -1}
+	for j, pct := range []int{5, 10} {
+		if !want["loss"] {
+			break
+		}
 		f, err := b.lossRun(ctx, pct, lossFor)
 		if err != nil {
 			return err
 		}
-		falses = append(falses, f)
+		falses[j] = f
 		fmt.Fprintf(stdout, "  loss %2d%% for %v: %d false failovers\n", pct, lossFor, f)
 	}
 
 	fmt.Fprintf(stdout, "\n%-44s %9s %9s %9s %9s   goal\n", "figure (N="+fmt.Sprint(n)+")", "p50", "p95", "p99", "max")
 	row := func(name string, d []time.Duration, goal string) {
+		if len(d) == 0 {
+			return
+		}
 		fmt.Fprintf(stdout, "%-44s %9s %9s %9s %9s   %s\n", name, ms(pct(d, 50)), ms(pct(d, 95)), ms(pct(d, 99)), ms(slices.Max(d)), goal)
 	}
 	row("failover decided, carrier loss", outages[0].detect, "")
@@ -108,7 +127,9 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	row("first POS txn on a new connection, carrier", outages[0].first, "<= 6s")
 	row("first POS txn on a new connection, black hole", outages[1].first, "<= 6s")
 	row(fmt.Sprintf("time to failback (hold-down %v)", failback), slices.Concat(outages[0].back, outages[1].back), "hold-down + probe proof")
-	fmt.Fprintf(stdout, "%-44s %d at 5%%, %d at 10%% (%v each)   goal 0\n", "false failovers under random loss", falses[0], falses[1], lossFor)
+	if want["loss"] {
+		fmt.Fprintf(stdout, "%-44s %d at 5%%, %d at 10%% (%v each)   goal 0\n", "false failovers under random loss", falses[0], falses[1], lossFor)
+	}
 	fmt.Fprintf(stdout, "%-44s %9s   (5 failed checks x 10 s interval + 4 s timeout, one target)\n", "mwan3 defaults, dead upstream", "~54s")
 	fmt.Fprintf(stdout, "%-44s %9s   (20%% loss of a 60 s period = 12 s, + 2 s loss interval, + 1 s alert)\n", "pfSense/dpinger defaults, dead upstream", "~15s")
 	return nil
