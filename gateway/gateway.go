@@ -173,6 +173,9 @@ func (g *Gateway) setConfig(cfg *config.Config) {
 	}
 }
 
+// Logger is the daemon's logger, whose lines the status page shows too.
+func (g *Gateway) Logger() *slog.Logger { return g.log }
+
 // Config returns the config in force.
 func (g *Gateway) Config() *config.Config { return g.cfg.Load() }
 

@@ -92,6 +92,7 @@ func serve(cfg *config.Config, path string, log *slog.Logger, level *slog.LevelV
 		log.Error("gatewayd cannot start", "err", err)
 		return err
 	}
+	log = g.Logger() // from here on, lines reach the status page's log too
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 4)
