@@ -86,6 +86,10 @@ bench:
 bench-root: deps-root cross
 	@ls -l $(BIN)/gatewayd-linux-* | awk '{printf "binary %-24s %6.1f MiB\n", $$9, $$5/1048576}' | sed 's|$(BIN)/||'
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./cmd/gatewayd
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./netctl/inspect/...
+	$(GO) test -run '^$$' -bench . ./netctl/zones/
+	BRANCHGW_LOAD_SECONDS=60 $(GO) test -run '^$$' -bench 'Load|PageWeight' -benchtime 1x ./gateway/web
+	$(GO) test -run '^$$' -bench 'StatusBuild|StatusAPI|SSEFanout' -benchtime 2s ./gateway/web
 
 soak:
 	$(call as-root,soak-root)
