@@ -32,6 +32,7 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 		// g.sup exists by the time a request arrives.
 		Actions: web.ActionFuncs{
 			RestartFunc: func(ctx context.Context, name string) error { return g.sup.Restart(ctx, name) },
+			RebootFunc:  g.Reboot,
 			CaptureFunc: func(ctx context.Context, w io.Writer, d time.Duration) error {
 				return web.CapturePcap(g.Config().LAN.Interface)(ctx, w, d)
 			},
@@ -96,6 +97,12 @@ func (g *Gateway) commandHandlers() map[string]remote.Handler {
 			return map[string]string{"pong": g.Config().Site, "version": version.Version, "boot_id": g.bootID}, nil
 		},
 		"status": func(context.Context, json.RawMessage) (any, error) { return g.Snapshot(), nil },
+		"reboot": func(ctx context.Context, args json.RawMessage) (any, error) {
+			if err := remote.DecodeArgs(args, &struct{}{}); err != nil {
+				return nil, err
+			}
+			return map[string]string{"rebooting": g.Config().Site}, g.Reboot(ctx)
+		},
 		"restart-component": func(ctx context.Context, args json.RawMessage) (any, error) {
 			var a struct {
 				Component string `json:"component"`

@@ -65,6 +65,8 @@ type Gateway struct {
 	ready    atomic.Bool
 	loaded   atomic.Pointer[time.Time]
 	reloadMu sync.Mutex
+	// rebootCmd is what Reboot runs (tests replace it).
+	rebootCmd []string
 	// telemetry is the head-office link, for Emit; nil in tests with Parts.
 	telemetry *telemetryPart
 	// events and logs are the recent ones, for the status page.
@@ -118,13 +120,14 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	// The page's "recent logs" see every line the daemon logs.
 	logs := web.NewLogRing(500)
 	g := &Gateway{
-		log:     slog.New(logs.Handler(opt.Logger.Handler(), opt.Level)),
-		logs:    logs,
-		events:  web.NewEventLog(500),
-		level:   opt.Level,
-		notify:  NewNotifier(opt.Logger),
-		started: time.Now(),
-		bootID:  newBootID(),
+		log:       slog.New(logs.Handler(opt.Logger.Handler(), opt.Level)),
+		logs:      logs,
+		events:    web.NewEventLog(500),
+		rebootCmd: rebootCommand,
+		level:     opt.Level,
+		notify:    NewNotifier(opt.Logger),
+		started:   time.Now(),
+		bootID:    newBootID(),
 	}
 	g.setConfig(cfg)
 	g.parts = opt.Parts
