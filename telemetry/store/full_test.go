@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -69,5 +70,41 @@ func TestDiskFullIsSurvived(t *testing.T) {
 	s.Close()
 	if res, err := IntegrityCheck(c.StorePath); err != nil || res != "ok" {
 		t.Fatalf("integrity after disk full: %q, %v", res, err)
+	}
+
+	// Something else fills the disk to the last byte while the daemon is
+	// down: the store still opens (on its reserve). With not one free byte
+	// left SQLite cannot even evict, so appends fail with ErrFull, a clear
+	// error, nothing crashes or corrupts, and once space is back they work.
+	filler := dir + "/filler"
+	fill, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for chunk := make([]byte, 4096); ; {
+		if _, err := fill.Write(chunk); err != nil {
+			break
+		}
+	}
+	fill.Close()
+	s = open(t, c, Options{})
+	var fullErr error
+	for i := range 2000 {
+		if _, err := s.Append(ctx, "flows", fmt.Appendf(nil, `{"i":%d,"pad":%q}`, i, pad)); err != nil {
+			fullErr = err
+			break
+		}
+	}
+	if fullErr != nil && !errors.Is(fullErr, ErrFull) {
+		t.Fatalf("append on a full disk: %v, want ErrFull", fullErr)
+	}
+	t.Logf("disk filled by someone else: %v", fullErr)
+	os.Remove(filler)
+	if _, err := s.Append(ctx, EventStream, []byte(`{"type":"space_back"}`)); err != nil {
+		t.Fatalf("append once space is back: %v", err)
+	}
+	s.Close()
+	if res, err := IntegrityCheck(c.StorePath); err != nil || res != "ok" {
+		t.Fatalf("integrity after the disk was full at open: %q, %v", res, err)
 	}
 }

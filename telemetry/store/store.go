@@ -173,6 +173,13 @@ func Open(cfg config.Telemetry, log *slog.Logger, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("store %s: %w", s.path, err)
 	}
 	detail, err := s.openChecked()
+	if isFull(err) {
+		// The disk filled up while we were down: the reserve is what lets
+		// SQLite open (WAL, shared memory) and evict.
+		log.Warn("store: disk full at open, releasing the reserve", "path", s.path, "err", err)
+		s.releaseReserve()
+		detail, err = s.openChecked()
+	}
 	if err != nil && detail != "" {
 		moved, merr := moveAside(s.path, opts.Now())
 		if merr != nil {

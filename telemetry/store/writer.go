@@ -43,6 +43,7 @@ type writerState struct {
 	commits        int64
 	appended       int64
 	lastErr        string
+	reservePending bool // recreate the reserve after the next good commit
 }
 
 func (s *Store) newAppend(stream string, payload []byte) (*request, error) {
@@ -165,6 +166,10 @@ func (s *Store) commit(batch []*request) {
 		err = fmt.Errorf("store: commit: %w", err)
 	} else {
 		s.apply(p)
+		if s.wr.reservePending {
+			s.wr.reservePending = false
+			s.ensureReserve()
+		}
 	}
 	// The snapshot first: a caller whose Append returned sees its record.
 	s.publish()
@@ -270,7 +275,7 @@ func (s *Store) write(tx *sql.Tx, p *pending, batch []*request) error {
 // checkpoint and truncate the WAL, evict an eighth of the store (at least
 // twice the failed batch), return the freed pages to the
 // file system (incremental_vacuum, then checkpoint again), and from now on
-// keep the store below what is left.
+// keep the store below what is left, with a smaller WAL.
 func (s *Store) recoverFull(batch []*request) {
 	s.wr.diskFull++
 	s.releaseReserve()
@@ -304,7 +309,13 @@ func (s *Store) recoverFull(batch []*request) {
 		err = fmt.Errorf("checkpoint: %w", cerr)
 	}
 	s.wr.effBudget = min(s.wr.effBudget, max(s.wr.used, minBudget))
-	s.ensureReserve()
+	// A smaller WAL from now on: it regrows between checkpoints, and that
+	// room is what a full disk lacks. Costs a few more checkpoints.
+	s.w.Exec(`PRAGMA wal_autocheckpoint = 32`)
+	s.w.Exec(`PRAGMA journal_size_limit = 131072`)
+	// The reserve comes back after the next successful commit, not now:
+	// the retry needs the room first.
+	s.wr.reservePending = true
 	msg := fmt.Sprintf("telemetry disk full: evicted down to %d bytes; store budget now %d bytes", s.wr.used, s.wr.effBudget)
 	if err != nil {
 		msg += fmt.Sprintf(" (eviction failed: %v)", err)
