@@ -29,6 +29,10 @@ type request struct {
 	done        chan error
 }
 
+// maxBatchBytes bounds the payload of one commit, so one transaction never
+// needs a large WAL (big records are rare, but 4096 of them would be 256 MiB).
+const maxBatchBytes = 2 << 20
+
 // minBudget is the floor of the effective budget after a full disk: below
 // it the store would evict every record it is given.
 const minBudget = 64 << 10
@@ -118,11 +122,13 @@ func (s *Store) writer() {
 			s.drain(batch[:0])
 			return
 		}
+		bytes := len(batch[0].payload)
 	fill:
-		for len(batch) < s.opts.MaxBatch {
+		for len(batch) < s.opts.MaxBatch && bytes < maxBatchBytes {
 			select {
 			case r := <-s.reqs:
 				batch = append(batch, r)
+				bytes += len(r.payload)
 			default:
 				break fill
 			}
