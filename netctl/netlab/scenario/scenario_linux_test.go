@@ -51,7 +51,7 @@ func TestShortScenario(t *testing.T) {
 			t.Errorf("left behind: %v %v", left, err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
 	v, err := Run(ctx, Short(), Options{
