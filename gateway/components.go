@@ -3,11 +3,14 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"path/filepath"
 	"time"
 
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/firmware"
 	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/gateway/version"
 	"github.com/branchgw/branchgw/gateway/web"
@@ -56,11 +59,16 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 		return nil, err
 	}
 	tp.remote = rc
+	fwEmit := func(e firmware.Event) { g.Emit("event", e) }
+	marker := firmware.NewMarker(cfg.Firmware, firmware.Deps{
+		Logger: g.log.With("component", "firmware"), Manager: g.firmware, Healthy: g.healthy, Emit: fwEmit,
+	})
 	parts := []Part{
 		{Component: webSock},
 		{Component: webLAN},
 		{Component: tp}, // its store and uplink appear as parts of their own
 		{Component: rc, Snapshot: func() any { return map[string]int64{"config_pending_version": rc.PendingVersion()} }},
+		{Component: marker, Snapshot: func() any { return marker.Snapshot() }},
 	}
 	if opt.WithoutNetwork {
 		return parts, nil
@@ -97,6 +105,25 @@ func (g *Gateway) commandHandlers() map[string]remote.Handler {
 			return map[string]string{"pong": g.Config().Site, "version": version.Version, "boot_id": g.bootID}, nil
 		},
 		"status": func(context.Context, json.RawMessage) (any, error) { return g.Snapshot(), nil },
+		"update": func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a struct {
+				Bundle string `json:"bundle"`
+			}
+			if err := remote.DecodeArgs(args, &a); err != nil {
+				return nil, err
+			}
+			if a.Bundle == "" {
+				return nil, errors.New("bad arguments: bundle (the signed RAUC bundle's URL or path) is required")
+			}
+			// An install takes minutes: it runs on, and reports through
+			// firmware.update_* events.
+			go func() {
+				if err := g.updater.Install(context.WithoutCancel(ctx), a.Bundle); err != nil {
+					g.log.Error("firmware update failed", "bundle", a.Bundle, "err", err)
+				}
+			}()
+			return map[string]string{"started": a.Bundle}, nil
+		},
 		"reboot": func(ctx context.Context, args json.RawMessage) (any, error) {
 			if err := remote.DecodeArgs(args, &struct{}{}); err != nil {
 				return nil, err
@@ -113,4 +140,23 @@ func (g *Gateway) commandHandlers() map[string]remote.Handler {
 			return map[string]string{"restarted": a.Component}, g.sup.Restart(ctx, a.Component)
 		},
 	}
+}
+
+// healthy is the firmware marker's test of a good boot: every component
+// running, a WAN active and, when a broker is configured, the uplink up.
+func (g *Gateway) healthy() (bool, string) {
+	for _, h := range g.sup.Health() {
+		if h.State != StateRunning {
+			return false, fmt.Sprintf("%s: %s", h.Name, h.State)
+		}
+	}
+	if g.wan != nil && g.ActiveWAN() == "" {
+		return false, "wan: no WAN up"
+	}
+	if t := g.telemetry; t != nil && g.Config().MQTT.Broker != "" {
+		if up := t.up.Load(); up == nil || !up.Snapshot().Connected {
+			return false, "uplink: not connected to head office"
+		}
+	}
+	return true, ""
 }

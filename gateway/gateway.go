@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/firmware"
 	"github.com/branchgw/branchgw/gateway/version"
 	"github.com/branchgw/branchgw/gateway/web"
 	"github.com/branchgw/branchgw/netctl/wan"
@@ -67,6 +68,9 @@ type Gateway struct {
 	reloadMu sync.Mutex
 	// rebootCmd is what Reboot runs (tests replace it).
 	rebootCmd []string
+	// firmware installs updates and marks a good boot (RAUC).
+	firmware firmware.Manager
+	updater  *firmware.Updater
 	// telemetry is the head-office link, for Emit; nil in tests with Parts.
 	telemetry *telemetryPart
 	// events and logs are the recent ones, for the status page.
@@ -130,6 +134,8 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		bootID:    newBootID(),
 	}
 	g.setConfig(cfg)
+	g.firmware = firmware.NewRAUC()
+	g.updater = firmware.NewUpdater(g.firmware, func(e firmware.Event) { g.Emit("event", e) }, nil)
 	g.parts = opt.Parts
 	if g.parts == nil {
 		parts, err := buildParts(cfg, g, opt)

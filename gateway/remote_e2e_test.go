@@ -204,6 +204,26 @@ func TestRemoteEndToEnd(t *testing.T) {
 		}) {
 			t.Errorf("replay and malformed not refused:\n%s", ho.dump("cmd/ping/resp"))
 		}
+		// A firmware update: refused without a bundle; with one it starts,
+		// and on this box (no RAUC) its failure arrives as an event.
+		ho.command("u1", "update", `{}`, time.Now().Add(time.Minute))
+		if r := ho.response("update", "u1"); r.OK || !strings.Contains(r.Error, "bundle") {
+			t.Errorf("update without bundle: %+v", r)
+		}
+		ho.command("u2", "update", `{"bundle":"/data/update.raucb"}`, time.Now().Add(time.Minute))
+		if r := ho.response("update", "u2"); !r.OK {
+			t.Errorf("update: %+v", r)
+		}
+		if !ho.sub.WaitFor(30*time.Second, func(ms []mqtttest.Message) bool {
+			for _, m := range ms {
+				if m.Topic == root+"/event" && bytes.Contains(m.Payload, []byte("firmware.update_failed")) {
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Errorf("no firmware.update_failed event:\n%s", ho.dump("/event"))
+		}
 		ho.command("p2", "ping", "", time.Now().Add(time.Minute))
 		if r := ho.response("ping", "p2"); !r.OK {
 			t.Errorf("daemon unwell after bad input: %+v", r)
