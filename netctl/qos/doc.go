@@ -1,0 +1,24 @@
+// Package qos keeps card payments fast while the rest of the store fills
+// the uplink. It shapes the active WAN in both directions below the line's
+// rate, so the queue that builds under load is on the gateway, where it is
+// sorted by class, and not in the modem, where it is one deep FIFO:
+//
+//   - upload: an HTB tree as the WAN's root qdisc at rate_up less
+//     qos.margin_percent, one class per traffic class (pos, interactive,
+//     default, bulk, guest), picked by skb->priority, which an nftables
+//     forward chain sets (`meta priority set 1:10`) from POS devices (MAC,
+//     IP), the payment IP set, port and DSCP rules and the guest subnet;
+//     POS packets leave marked DSCP EF;
+//   - download: the WAN's ingress is redirected (u32 match-all, act_mirred)
+//     to an IFB device whose root is the same HTB tree at rate_down less
+//     the margin. The IFB sees packets before conntrack and NAT, so there
+//     the classes come from what the wire shows: u32 filters on the source
+//     address (the payment IP set), source ports and DSCP.
+//
+// Each leaf is fq_codel where the kernel has it, else cake, else a short
+// TBF queue (one log line says so). Everything is computed as a desired
+// state (plan.go, nftplan.go), printable as tc/nft text for table tests,
+// and applied idempotently through small interfaces (apply.go); the Linux
+// implementations use github.com/vishvananda/netlink and
+// github.com/google/nftables, never the tc or nft commands.
+package qos

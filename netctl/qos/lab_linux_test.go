@@ -1,0 +1,295 @@
+//go:build linux
+
+package qos
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+
+	"github.com/branchgw/branchgw/netctl/netlab"
+)
+
+// labShape is the lab's first line as the benchmark wants it
+// (20 Mbit/s down, 5 up, a modem's 200 ms buffer); the second is slower.
+var labShape = [2]netlab.ISPShape{
+	{Down: netlab.Shape{RateBits: 20e6}, Up: netlab.Shape{RateBits: 5e6}},
+	{Down: netlab.Shape{RateBits: 10e6}, Up: netlab.Shape{RateBits: 2e6}},
+}
+
+// labConfig is gatewayd's QoS for the lab: pos1 by MAC and IP, the guest
+// zone's subnet, the lab's two WANs at their ISP rates.
+func labConfig() Config {
+	return Config{
+		Enabled:       true,
+		MarginPercent: 10,
+		Classes: []Class{
+			{Name: ClassPOS, RatePercent: 20, CeilPercent: 100},
+			{Name: ClassInteractive, RatePercent: 20, CeilPercent: 100},
+			{Name: ClassDefault, RatePercent: 30, CeilPercent: 100},
+			{Name: ClassBulk, RatePercent: 20, CeilPercent: 90},
+			{Name: ClassGuest, RatePercent: 10, CeilPercent: 50},
+		},
+		Rules: []Rule{
+			{Class: ClassInteractive, Proto: "udp", Ports: []PortRange{{53, 53}}, DSCP: -1},
+			{Class: ClassBulk, DSCP: 8},
+		},
+		WANs: []WAN{
+			{Name: "wan1", Interface: netlab.WAN1If, Up: 5e6, Down: 20e6},
+			{Name: "wan2", Interface: netlab.WAN2If, Up: 2e6, Down: 10e6},
+		},
+		POSIPs:       []netip.Addr{netlab.HostAddr[netlab.POS1]},
+		POSMACs:      []net.HardwareAddr{mustMAC(netlab.HostMAC[netlab.POS1])},
+		GuestSubnets: []netip.Prefix{netip.MustParsePrefix("198.18.10.128/25")},
+	}
+}
+
+func mustMAC(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+// runQoS starts a QoS in the lab's gateway and stops it in t.Cleanup
+// (after which nothing of it may be left: checked by the tests that care).
+func runQoS(t *testing.T, l *netlab.Lab, cfg Config) (*QoS, func() error) {
+	t.Helper()
+	ns, err := l.NS(netlab.GW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testLog{t}, nil))
+	q, err := New(cfg, log, Options{NetNS: int(ns), Interval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx) }()
+	var stopped bool
+	var runErr error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			runErr = <-done
+		}
+		return runErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("qos run: %v", err)
+		}
+	})
+	waitFor(t, "shaping installed", func() bool { s := q.Snapshot(); return s.Active && s.Error == "" })
+	return q, stop
+}
+
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// kernelView is what the gateway's kernel holds of QoS.
+type kernelView struct {
+	rootHTB map[string]bool // device -> HTB 1: at root
+	ingress map[string]bool // device -> ingress qdisc
+	classes map[string]int  // device -> HTB classes
+	ifb     bool
+	table   bool
+	chains  int
+}
+
+func readKernel(t *testing.T, l *netlab.Lab) kernelView {
+	t.Helper()
+	h, err := l.Handle(netlab.GW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	v := kernelView{rootHTB: map[string]bool{}, ingress: map[string]bool{}, classes: map[string]int{}}
+	for _, dev := range []string{netlab.WAN1If, netlab.WAN2If, DefaultIFB} {
+		link, err := h.LinkByName(dev)
+		if err != nil {
+			continue
+		}
+		if dev == DefaultIFB {
+			v.ifb = true
+		}
+		qs, err := h.QdiscList(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range qs {
+			switch q.(type) {
+			case *netlink.Htb:
+				v.rootHTB[dev] = v.rootHTB[dev] || q.Attrs().Parent == netlink.HANDLE_ROOT
+			case *netlink.Ingress:
+				v.ingress[dev] = true
+			}
+		}
+		cs, err := h.ClassList(link, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if _, ok := c.(*netlink.HtbClass); ok {
+				v.classes[dev]++
+			}
+		}
+	}
+	ns, err := l.NS(netlab.GW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := c.ListTableOfFamily(DefaultTable, nftables.TableFamilyINet)
+	if err == nil && tab != nil {
+		v.table = true
+		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range chains {
+			if ch.Table.Name == DefaultTable {
+				v.chains++
+			}
+		}
+	}
+	return v
+}
+
+// udpBurst sends n echo requests from node to dst and waits for the answers.
+func udpBurst(t *testing.T, l *netlab.Lab, from netlab.Node, dst netip.Addr, n int) int {
+	t.Helper()
+	c, err := l.Dial(context.Background(), from, "udp4", netip.AddrPortFrom(dst, netlab.EchoPort).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := 0
+	buf := make([]byte, 64)
+	for range n {
+		if _, err := c.Write(buf[:32]); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		if _, err := c.Read(buf); err == nil {
+			got++
+		}
+	}
+	return got
+}
+
+// TestLabQoS: with QoS on, the tc and nftables objects exist as configured,
+// POS packets land in the pos class both ways, the guest is capped at its
+// ceiling, shaping follows failover, and stop removes everything.
+func TestLabQoS(t *testing.T) {
+	l := netlab.ForTest(t, netlab.Options{ISP: labShape})
+	netlab.ServicesForTest(t, l, netlab.ServiceOptions{})
+	bulkServers(t, l)
+	cfg := labConfig()
+	q, stop := runQoS(t, l, cfg)
+
+	v := readKernel(t, l)
+	if !v.rootHTB[netlab.WAN1If] || !v.ingress[netlab.WAN1If] || !v.ifb || !v.rootHTB[DefaultIFB] {
+		t.Fatalf("shaping objects missing: %+v", v)
+	}
+	if v.classes[netlab.WAN1If] != 6 || v.classes[DefaultIFB] != 6 {
+		t.Errorf("classes: want 6 (parent and five) on each side, got %v", v.classes)
+	}
+	if !v.table || v.chains != 1 {
+		t.Errorf("nftables: table %v chains %d, want the table with its classify chain", v.table, v.chains)
+	}
+	s := q.Snapshot()
+	if s.UpBits != 4.5e6 || s.DownBits != 18e6 || s.Leaf == "" {
+		t.Errorf("snapshot: up %d down %d leaf %q, want 4.5 Mbit/s and 18 Mbit/s less nothing else", s.UpBits, s.DownBits, s.Leaf)
+	}
+	t.Logf("leaf qdisc: %s", s.Leaf)
+
+	// POS: by device on upload, by the payment set on download.
+	if err := q.AddPaymentIP(netlab.Payment, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	if got := udpBurst(t, l, netlab.POS1, netlab.Payment, n); got != n {
+		dumpGW(t, l)
+		t.Fatalf("pos echo: %d of %d answered", got, n)
+	}
+	// The office's echo to another server is default, not pos.
+	if got := udpBurst(t, l, netlab.Office, netlab.Server, n); got != n {
+		t.Fatalf("office echo: %d of %d answered", got, n)
+	}
+	waitFor(t, "pos counters", func() bool {
+		up, down := q.Snapshot().Class(ClassPOS)
+		return up.Packets >= n && down.Packets >= n
+	})
+	up, down := q.Snapshot().Class(ClassPOS)
+	defUp, defDown := q.Snapshot().Class(ClassDefault)
+	t.Logf("pos class: up %d pkts, down %d pkts; default: up %d, down %d", up.Packets, down.Packets, defUp.Packets, defDown.Packets)
+	if up.Packets > n+10 || down.Packets > n+10 || defUp.Packets < n || defDown.Packets < n {
+		t.Errorf("office traffic leaked into pos, or missed default: pos %d/%d default %d/%d", up.Packets, down.Packets, defUp.Packets, defDown.Packets)
+	}
+
+	// Guest: uploads capped at its ceiling (50% of the shaped rate).
+	g0, _ := q.Snapshot().Class(ClassGuest)
+	t0 := time.Now()
+	b := startBulk(t, l, 2, netlab.Guest)
+	time.Sleep(3 * time.Second)
+	g1, _ := q.Snapshot().Class(ClassGuest)
+	elapsed := time.Since(t0)
+	b.stop()
+	rate := float64(g1.Bytes-g0.Bytes) * 8 / elapsed.Seconds()
+	share := rate / float64(s.UpBits)
+	t.Logf("guest upload: %.2f Mbit/s = %.0f%% of the shaped rate (ceiling %d%%), drops %d", rate/1e6, share*100, 50, g1.Drops)
+	if g1.Packets == g0.Packets || share > 0.6 {
+		t.Errorf("guest upload share %.2f: want traffic in the guest class, capped near 0.5", share)
+	}
+
+	// Failover: shaping moves to wan2 at wan2's rate.
+	if err := q.SetActiveWAN("wan2"); err != nil {
+		t.Fatal(err)
+	}
+	v = readKernel(t, l)
+	if v.rootHTB[netlab.WAN1If] || v.ingress[netlab.WAN1If] || !v.rootHTB[netlab.WAN2If] || !v.ingress[netlab.WAN2If] {
+		t.Errorf("after failover: %+v, want shaping on wan2 only", v)
+	}
+	if s := q.Snapshot(); s.UpBits != 1.8e6 || s.DownBits != 9e6 || s.Interface != netlab.WAN2If {
+		t.Errorf("after failover: %s up %d down %d", s.Interface, s.UpBits, s.DownBits)
+	}
+	if err := q.SetActiveWAN("wan9"); err == nil {
+		t.Error("unknown wan accepted")
+	}
+
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	v = readKernel(t, l)
+	if len(v.rootHTB) > 0 || len(v.ingress) > 0 || v.ifb || v.table {
+		t.Errorf("left behind after stop: %+v", v)
+	}
+	if s := q.Snapshot(); s.Active {
+		t.Error("snapshot says active after stop")
+	}
+}
