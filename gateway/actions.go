@@ -3,29 +3,28 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"strings"
+	"os"
+	"path/filepath"
 	"time"
 )
 
-// rebootCommand asks systemd for a clean reboot without waiting for it; the
-// image's polkit rule lets the gatewayd user do that and nothing more.
-var rebootCommand = []string{"systemctl", "--no-block", "reboot"}
+// RebootRequest is the file whose creation makes systemd reboot the box
+// (systemd/gatewayd-reboot.path): gatewayd runs unprivileged and cannot
+// reboot by itself.
+const RebootRequest = "/run/gatewayd/reboot-requested"
 
-// Reboot reboots the box after a short delay, so the answer to whoever
-// asked (page, gwctl, head office) still goes out.
+// Reboot asks for a clean reboot after a short delay, so the answer to
+// whoever asked (page, gwctl, head office) still goes out.
 func (g *Gateway) Reboot(ctx context.Context) error {
-	name, err := exec.LookPath(g.rebootCmd[0])
-	if err != nil {
-		return fmt.Errorf("reboot: %w", err)
+	if _, err := os.Stat(filepath.Dir(g.rebootFile)); err != nil {
+		return fmt.Errorf("reboot: %w (is gatewayd-reboot.path installed?)", err)
 	}
 	g.log.Warn("reboot requested; rebooting in 2 s")
 	g.Emit("event", map[string]string{"kind": "reboot", "message": "reboot requested"})
 	go func() {
 		time.Sleep(2 * time.Second)
-		out, err := exec.Command(name, g.rebootCmd[1:]...).CombinedOutput()
-		if err != nil {
-			g.log.Error("reboot failed", "err", err, "output", strings.TrimSpace(string(out)))
+		if err := os.WriteFile(g.rebootFile, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o640); err != nil {
+			g.log.Error("reboot request failed", "err", err)
 		}
 	}()
 	return nil

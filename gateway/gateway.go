@@ -66,8 +66,8 @@ type Gateway struct {
 	ready    atomic.Bool
 	loaded   atomic.Pointer[time.Time]
 	reloadMu sync.Mutex
-	// rebootCmd is what Reboot runs (tests replace it).
-	rebootCmd []string
+	// rebootFile is where Reboot asks systemd (tests replace it).
+	rebootFile string
 	// firmware installs updates and marks a good boot (RAUC).
 	firmware firmware.Manager
 	updater  *firmware.Updater
@@ -124,14 +124,14 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 	// The page's "recent logs" see every line the daemon logs.
 	logs := web.NewLogRing(500)
 	g := &Gateway{
-		log:       slog.New(logs.Handler(opt.Logger.Handler(), opt.Level)),
-		logs:      logs,
-		events:    web.NewEventLog(500),
-		rebootCmd: rebootCommand,
-		level:     opt.Level,
-		notify:    NewNotifier(opt.Logger),
-		started:   time.Now(),
-		bootID:    newBootID(),
+		log:        slog.New(logs.Handler(opt.Logger.Handler(), opt.Level)),
+		logs:       logs,
+		events:     web.NewEventLog(500),
+		rebootFile: RebootRequest,
+		level:      opt.Level,
+		notify:     NewNotifier(opt.Logger),
+		started:    time.Now(),
+		bootID:     newBootID(),
 	}
 	g.setConfig(cfg)
 	g.firmware = firmware.NewRAUC()

@@ -20,6 +20,7 @@ func units(t *testing.T) []string {
 	for _, pattern := range []string{
 		filepath.Join(repoRoot, "systemd", "*.service"),
 		filepath.Join(repoRoot, "systemd", "*.timer"),
+		filepath.Join(repoRoot, "systemd", "*.path"),
 		filepath.Join(tree, "board", "*", "rootfs-overlay", "usr", "lib", "systemd", "system", "*.service"),
 		filepath.Join(tree, "board", "*", "rootfs-overlay", "usr", "lib", "systemd", "system", "*.mount"),
 	} {

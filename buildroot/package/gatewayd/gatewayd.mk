@@ -36,6 +36,10 @@ endef
 define GATEWAYD_INSTALL_INIT_SYSTEMD
 	$(INSTALL) -D -m 0644 $(@D)/systemd/gatewayd.service \
 		$(TARGET_DIR)/usr/lib/systemd/system/gatewayd.service
+	$(INSTALL) -D -m 0644 $(@D)/systemd/gatewayd-reboot.path \
+		$(TARGET_DIR)/usr/lib/systemd/system/gatewayd-reboot.path
+	$(INSTALL) -D -m 0644 $(@D)/systemd/gatewayd-reboot.service \
+		$(TARGET_DIR)/usr/lib/systemd/system/gatewayd-reboot.service
 	$(INSTALL) -D -m 0644 $(@D)/systemd/gatewayd.sysusers \
 		$(TARGET_DIR)/usr/lib/sysusers.d/gatewayd.conf
 	$(INSTALL) -D -m 0644 $(@D)/systemd/gatewayd.tmpfiles \
