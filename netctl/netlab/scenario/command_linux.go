@@ -21,13 +21,14 @@ var ErrGoalsMissed = errors.New("the scenario missed goals")
 // table (and writes its JSON with -json) and returns ErrGoalsMissed when a
 // goal was missed, so the exit status says pass or fail.
 //
-//	gwlab scenario [-short] [-gatewayd bin/gatewayd] [-json verdict.json]
+//	gwlab scenario [-short] [-gatewayd bin/gatewayd] [-json verdict.json] [-artifacts DIR]
 func Command(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	fs := flag.NewFlagSet("gwlab scenario", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	short := fs.Bool("short", false, "the short scenario (about 2.5 minutes) instead of the 15-minute one")
 	bin := fs.String("gatewayd", "bin/gatewayd", "gatewayd binary to run in the lab (make build makes it)")
 	jsonPath := fs.String("json", "", "also write the verdict as JSON to this file")
+	artifacts := fs.String("artifacts", "", "keep gatewayd's and mosquitto's logs and the raw observations in this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -42,7 +43,7 @@ func Command(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	if *short {
 		p = Short()
 	}
-	v, err := Run(ctx, p, Options{Gatewayd: abs, Log: log, Progress: stdout})
+	v, err := Run(ctx, p, Options{Gatewayd: abs, Log: log, Progress: stdout, Artifacts: *artifacts})
 	if err != nil {
 		return err
 	}
