@@ -10,11 +10,14 @@ import (
 )
 
 // evaluate recomputes every WAN's state, lets the policy decide, applies
-// a switch to the kernel (route first, then the conntrack flush) and
-// publishes events and a new snapshot.
+// a switch to the kernel and publishes events and a new snapshot. Routes
+// change first and conntrack is flushed after: a connection opened between
+// the two must not be pinned to the dead WAN.
 func (r *runner) evaluate(cause string) {
 	now := r.m.opt.Now()
 	states := make([]State, len(r.wans))
+	var changed []Event
+	var dead []int // WANs that went down: their connections move
 	for i, w := range r.wans {
 		st, why := r.verdict(w)
 		states[i] = st
@@ -27,32 +30,50 @@ func (r *runner) evaluate(cause string) {
 		r.m.log.Info("wan: state", "wan", w.cfg.Name, "from", w.state, "to", st, "reason", why,
 			"cause", cause, "evidence", evidenceText(ev.Evidence))
 		w.state, w.since, w.reason = st, now, why
-		// A WAN that dies while it still carries pinned connections (say
-		// the backup after a failback) gets them moved now.
-		if st == Down && r.active >= 0 && i != r.active && r.otherUsable(i, states) {
-			ev.Flushed = r.flush(i)
+		if st == Down {
+			dead = append(dead, i)
+		}
+		changed = append(changed, ev)
+	}
+	d := r.pol.decide(now, states)
+	old := r.active
+	if d.Changed {
+		r.active, r.actAt = d.Active, now
+	}
+	if d.Changed || d.MembersChanged {
+		r.reconcile(false)
+	}
+	if d.Changed && old >= 0 && !states[old].Usable() && !slices.Contains(dead, old) {
+		dead = append(dead, old) // down since before (both were down): move its connections now
+	}
+	flushed := map[int]int{}
+	for _, i := range dead {
+		// Only when something else can take the connections: with every
+		// WAN down they would come back to the same place anyway.
+		if r.otherUsable(i, states) {
+			flushed[i] = r.flush(i)
+		}
+	}
+	for _, ev := range changed {
+		for i, w := range r.wans {
+			if w.cfg.Name == ev.WAN {
+				ev.Flushed = flushed[i]
+			}
 		}
 		r.m.opt.OnEvent(ev)
 	}
-	d := r.pol.decide(now, states)
 	if d.MembersChanged && !d.Changed {
-		r.reconcile(false)
 		ev := Event{Time: now, Kind: "weights", Reason: "WANs sharing new connections: " + r.memberText()}
 		r.m.log.Info("wan: weights", "carrying", r.memberText())
 		r.m.opt.OnEvent(ev)
 	}
 	if d.Changed {
-		old := r.active
-		r.active, r.actAt = d.Active, now
-		r.reconcile(false)
 		ev := Event{Time: now, Kind: d.Kind, WAN: r.wans[d.Active].cfg.Name, To: r.wans[d.Active].cfg.Name,
 			Reason: d.Reason, Evidence: evidence(r.wans[d.Active])}
 		if old >= 0 {
 			ev.From = r.wans[old].cfg.Name
 			ev.Evidence = append(evidence(r.wans[old]), ev.Evidence...)
-			if !states[old].Usable() {
-				ev.Flushed = r.flush(old)
-			}
+			ev.Flushed = flushed[old]
 		}
 		if d.Kind == "failover" {
 			r.fails++

@@ -3,6 +3,7 @@
 package wan_test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"testing"
@@ -18,7 +19,9 @@ func openConns(t *testing.T, r *labRun, n int) []net.Conn {
 	t.Helper()
 	var out []net.Conn
 	for i := range n {
-		c, err := r.l.Dial(r.ctx, netlab.POS1, "tcp4", fmt.Sprintf("%s:%d", netlab.Server, netlab.POSPort))
+		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+		c, err := r.l.Dial(ctx, netlab.POS1, "tcp4", fmt.Sprintf("%s:%d", netlab.Server, netlab.POSPort))
+		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,10 +68,11 @@ func TestLabWeighted(t *testing.T) {
 		t.Errorf("40 connections: %d on wan1, %d on wan2", m1, m2)
 	}
 
+	from := len(r.ev.Events())
 	if err := r.l.Carrier(1, false); err != nil {
 		t.Fatal(err)
 	}
-	r.waitEvent(t, 0, 5*time.Second, "wan2 leaves", isKind("weights", ""))
+	r.waitEvent(t, from, 5*time.Second, "wan2 leaves", isKind("weights", ""))
 	m1, m2 = countMarks(ctMarks(t, r, openConns(t, r, 20)...))
 	if m1 != 20 || m2 != 0 {
 		t.Errorf("wan2 down, 20 new connections: %d on wan1, %d on wan2", m1, m2)
