@@ -77,7 +77,10 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 		func(c *config.Config) any { return []any{c.WAN, c.Failover} },
 		func(c *config.Config) (*wan.Manager, error) {
 			return wan.New(c.WAN, c.Failover, g.log.With("component", "wan"), wan.Options{
-				OnEvent: func(e wan.Event) { g.Emit("event", e) },
+				OnEvent: func(e wan.Event) {
+					g.Emit("event", e)
+					g.followWAN(e)
+				},
 			})
 		}, g.supervisorRestart)
 	if err != nil {

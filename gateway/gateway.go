@@ -18,6 +18,7 @@ import (
 	"github.com/branchgw/branchgw/gateway/firmware"
 	"github.com/branchgw/branchgw/gateway/version"
 	"github.com/branchgw/branchgw/gateway/web"
+	"github.com/branchgw/branchgw/netctl/qos"
 	"github.com/branchgw/branchgw/netctl/wan"
 )
 
@@ -76,8 +77,20 @@ type Gateway struct {
 	// events and logs are the recent ones, for the status page.
 	events *web.EventLog
 	logs   *web.LogRing
+	// qos shapes the active WAN; nil when disabled or in tests.
+	qos *qos.QoS
 	// wan picks the active uplink; nil in tests with Parts.
 	wan *rebuilt[*wan.Manager]
+}
+
+// followWAN moves shaping to the WAN that now carries traffic.
+func (g *Gateway) followWAN(e wan.Event) {
+	if g.qos == nil || e.WAN == "" || (e.Kind != "initial" && e.Kind != "failover" && e.Kind != "failback") {
+		return
+	}
+	if err := g.qos.SetActiveWAN(e.WAN); err != nil {
+		g.log.Error("qos did not follow the active WAN", "wan", e.WAN, "err", err)
+	}
 }
 
 // ActiveWAN names the WAN new connections use, or "" when unknown.

@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/netctl/inspect"
+	"github.com/branchgw/branchgw/netctl/qos"
 	"github.com/branchgw/branchgw/netctl/zones"
 )
 
@@ -79,8 +81,22 @@ func (p *paymentFanout) Run(ctx context.Context) error {
 	}
 }
 
-// networkParts builds the firewall and packet inspection, wired together
-// through the payment IP set.
+// qosPart is traffic shaping as a supervised component.
+type qosPart struct{ *qos.QoS }
+
+func (qosPart) Name() string { return "qos" }
+
+// Reload hands QoS its part of the new config.
+func (q qosPart) Reload(cfg *config.Config) error {
+	qc, err := qos.FromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	return q.QoS.Reload(qc)
+}
+
+// networkParts builds the firewall, QoS and packet inspection, wired
+// together through the payment IP set; QoS follows the active WAN.
 func networkParts(cfg *config.Config, g *Gateway) ([]Part, error) {
 	zc, err := zones.ConfigFrom(cfg)
 	if err != nil {
@@ -97,6 +113,25 @@ func networkParts(cfg *config.Config, g *Gateway) ([]Part, error) {
 	parts := []Part{
 		{Component: zonesPart{fw}, Snapshot: func() any { return fw.Snapshot() }},
 		{Component: fan},
+	}
+	if cfg.QoS.Enabled {
+		qc, err := qos.FromConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		q, err := qos.New(qc, g.log.With("component", "qos"), qos.Options{})
+		if err != nil {
+			return nil, err
+		}
+		g.qos = q
+		fan.sinks = append(fan.sinks, func(ips map[netip.Addr]time.Duration) error {
+			var errs []error
+			for ip, ttl := range ips {
+				errs = append(errs, q.AddPaymentIP(ip, ttl))
+			}
+			return errors.Join(errs...)
+		})
+		parts = append(parts, Part{Component: qosPart{q}, Snapshot: func() any { return q.Snapshot() }})
 	}
 	if cfg.Inspect.Enabled {
 		in, err := newRebuilt("inspect", cfg,
