@@ -86,6 +86,8 @@ bench:
 bench-root: deps-root cross
 	@ls -l $(BIN)/gatewayd-linux-* | awk '{printf "binary %-24s %6.1f MiB\n", $$9, $$5/1048576}' | sed 's|$(BIN)/||'
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./cmd/gatewayd
+	$(GO) test -run '^$$' -bench Append -benchtime 2s ./telemetry/store
+	$(GO) test -run '^$$' -bench Replay -benchtime 200000x ./telemetry/uplink
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./netctl/inspect/...
 	$(GO) test -run '^$$' -bench . ./netctl/zones/
 	BRANCHGW_LOAD_SECONDS=60 $(GO) test -run '^$$' -bench 'Load|PageWeight' -benchtime 1x ./gateway/web
