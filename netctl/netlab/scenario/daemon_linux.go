@@ -235,17 +235,6 @@ func procStats(pid int) (rss int64, cpu time.Duration, ok bool) {
 	return rss, time.Duration(ut+st) * time.Second / ticks, true
 }
 
-// Resources are gatewayd's figures over the scenario.
-type Resources struct {
-	Starts   int           `json:"starts"`
-	Kills    int           `json:"kills"`
-	Crashes  int           `json:"crashes"`
-	RSSPeak  int64         `json:"rss_peak_bytes"`
-	CPU      time.Duration `json:"cpu"`
-	DiskPeak int64         `json:"disk_peak_bytes"`
-	Down     []window      `json:"down"`
-}
-
 func (d *daemon) resources() Resources {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -19,16 +19,6 @@ import (
 	"github.com/branchgw/branchgw/netctl/netlab"
 )
 
-// Txn is one POS transaction: a new TCP connection to the acquirer, a
-// request and its answer.
-type Txn struct {
-	Till    string        `json:"till"`
-	Start   time.Time     `json:"start"`
-	Latency time.Duration `json:"latency"`
-	OK      bool          `json:"ok"`
-	Err     string        `json:"err,omitempty"`
-}
-
 // traffic is the store's load: tills, office, guest, DNS.
 type traffic struct {
 	lab *netlab.Lab
@@ -249,15 +239,6 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
-}
-
-// TrafficStats sum up the load besides POS.
-type TrafficStats struct {
-	OfficeBytes int64 `json:"office_bytes"`
-	GuestBytes  int64 `json:"guest_bytes"`
-	DNSOK       int64 `json:"dns_ok"`
-	DNSFail     int64 `json:"dns_fail"`
-	Devices     int   `json:"devices_joined"`
 }
 
 func (t *traffic) results() ([]Txn, TrafficStats) {
