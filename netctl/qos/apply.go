@@ -128,7 +128,7 @@ func (a *applier) leafQdisc(l Leaf) error {
 		}
 		a.leaf = kind
 		if len(missing) > 0 {
-			a.log.Warn("qos: kernel lacks "+strings.Join(missing, " and ")+"; leaf queues fall back to a short tbf queue (50 ms per class), which bounds delay but does not isolate flows within a class",
+			a.log.Warn("qos: kernel lacks "+strings.Join(missing, " and ")+"; leaf queues fall back to a short tbf queue (10 ms or 20 frames per class), which bounds delay but does not isolate flows within a class",
 				"leaf", kind)
 		} else {
 			a.log.Info("qos: leaf qdisc", "leaf", kind)

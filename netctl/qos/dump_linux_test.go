@@ -1,6 +1,6 @@
 //go:build linux
 
-package qos
+package qos_test
 
 import (
 	"testing"

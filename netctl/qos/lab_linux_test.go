@@ -1,6 +1,6 @@
 //go:build linux
 
-package qos
+package qos_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/qos"
+	"github.com/branchgw/branchgw/netctl/qos/qosbench"
 )
 
 // labShape is the lab's first line as the benchmark wants it
@@ -25,22 +27,22 @@ var labShape = [2]netlab.ISPShape{
 
 // labConfig is gatewayd's QoS for the lab: pos1 by MAC and IP, the guest
 // zone's subnet, the lab's two WANs at their ISP rates.
-func labConfig() Config {
-	return Config{
+func labConfig() qos.Config {
+	return qos.Config{
 		Enabled:       true,
 		MarginPercent: 10,
-		Classes: []Class{
-			{Name: ClassPOS, RatePercent: 20, CeilPercent: 100},
-			{Name: ClassInteractive, RatePercent: 20, CeilPercent: 100},
-			{Name: ClassDefault, RatePercent: 30, CeilPercent: 100},
-			{Name: ClassBulk, RatePercent: 20, CeilPercent: 90},
-			{Name: ClassGuest, RatePercent: 10, CeilPercent: 50},
+		Classes: []qos.Class{
+			{Name: qos.ClassPOS, RatePercent: 20, CeilPercent: 100},
+			{Name: qos.ClassInteractive, RatePercent: 20, CeilPercent: 100},
+			{Name: qos.ClassDefault, RatePercent: 30, CeilPercent: 100},
+			{Name: qos.ClassBulk, RatePercent: 20, CeilPercent: 90},
+			{Name: qos.ClassGuest, RatePercent: 10, CeilPercent: 50},
 		},
-		Rules: []Rule{
-			{Class: ClassInteractive, Proto: "udp", Ports: []PortRange{{53, 53}}, DSCP: -1},
-			{Class: ClassBulk, DSCP: 8},
+		Rules: []qos.Rule{
+			{Class: qos.ClassInteractive, Proto: "udp", Ports: []qos.PortRange{{53, 53}}, DSCP: -1},
+			{Class: qos.ClassBulk, DSCP: 8},
 		},
-		WANs: []WAN{
+		WANs: []qos.WAN{
 			{Name: "wan1", Interface: netlab.WAN1If, Up: 5e6, Down: 20e6},
 			{Name: "wan2", Interface: netlab.WAN2If, Up: 2e6, Down: 10e6},
 		},
@@ -60,14 +62,14 @@ func mustMAC(s string) net.HardwareAddr {
 
 // runQoS starts a QoS in the lab's gateway and stops it in t.Cleanup
 // (after which nothing of it may be left: checked by the tests that care).
-func runQoS(t *testing.T, l *netlab.Lab, cfg Config) (*QoS, func() error) {
+func runQoS(t *testing.T, l *netlab.Lab, cfg qos.Config) (*qos.QoS, func() error) {
 	t.Helper()
 	ns, err := l.NS(netlab.GW)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testLog{t}, nil))
-	q, err := New(cfg, log, Options{NetNS: int(ns), Interval: 100 * time.Millisecond})
+	q, err := qos.New(cfg, log, qos.Options{NetNS: int(ns), Interval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,12 +128,12 @@ func readKernel(t *testing.T, l *netlab.Lab) kernelView {
 	}
 	defer h.Close()
 	v := kernelView{rootHTB: map[string]bool{}, ingress: map[string]bool{}, classes: map[string]int{}}
-	for _, dev := range []string{netlab.WAN1If, netlab.WAN2If, DefaultIFB} {
+	for _, dev := range []string{netlab.WAN1If, netlab.WAN2If, qos.DefaultIFB} {
 		link, err := h.LinkByName(dev)
 		if err != nil {
 			continue
 		}
-		if dev == DefaultIFB {
+		if dev == qos.DefaultIFB {
 			v.ifb = true
 		}
 		qs, err := h.QdiscList(link)
@@ -164,7 +166,7 @@ func readKernel(t *testing.T, l *netlab.Lab) kernelView {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tab, err := c.ListTableOfFamily(DefaultTable, nftables.TableFamilyINet)
+	tab, err := c.ListTableOfFamily(qos.DefaultTable, nftables.TableFamilyINet)
 	if err == nil && tab != nil {
 		v.table = true
 		chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
@@ -172,7 +174,7 @@ func readKernel(t *testing.T, l *netlab.Lab) kernelView {
 			t.Fatal(err)
 		}
 		for _, ch := range chains {
-			if ch.Table.Name == DefaultTable {
+			if ch.Table.Name == qos.DefaultTable {
 				v.chains++
 			}
 		}
@@ -208,15 +210,19 @@ func udpBurst(t *testing.T, l *netlab.Lab, from netlab.Node, dst netip.Addr, n i
 func TestLabQoS(t *testing.T) {
 	l := netlab.ForTest(t, netlab.Options{ISP: labShape})
 	netlab.ServicesForTest(t, l, netlab.ServiceOptions{})
-	bulkServers(t, l)
+	srv, err := qosbench.StartServers(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
 	cfg := labConfig()
 	q, stop := runQoS(t, l, cfg)
 
 	v := readKernel(t, l)
-	if !v.rootHTB[netlab.WAN1If] || !v.ingress[netlab.WAN1If] || !v.ifb || !v.rootHTB[DefaultIFB] {
+	if !v.rootHTB[netlab.WAN1If] || !v.ingress[netlab.WAN1If] || !v.ifb || !v.rootHTB[qos.DefaultIFB] {
 		t.Fatalf("shaping objects missing: %+v", v)
 	}
-	if v.classes[netlab.WAN1If] != 6 || v.classes[DefaultIFB] != 6 {
+	if v.classes[netlab.WAN1If] != 6 || v.classes[qos.DefaultIFB] != 6 {
 		t.Errorf("classes: want 6 (parent and five) on each side, got %v", v.classes)
 	}
 	if !v.table || v.chains != 1 {
@@ -242,24 +248,27 @@ func TestLabQoS(t *testing.T) {
 		t.Fatalf("office echo: %d of %d answered", got, n)
 	}
 	waitFor(t, "pos counters", func() bool {
-		up, down := q.Snapshot().Class(ClassPOS)
+		up, down := q.Snapshot().Class(qos.ClassPOS)
 		return up.Packets >= n && down.Packets >= n
 	})
-	up, down := q.Snapshot().Class(ClassPOS)
-	defUp, defDown := q.Snapshot().Class(ClassDefault)
+	up, down := q.Snapshot().Class(qos.ClassPOS)
+	defUp, defDown := q.Snapshot().Class(qos.ClassDefault)
 	t.Logf("pos class: up %d pkts, down %d pkts; default: up %d, down %d", up.Packets, down.Packets, defUp.Packets, defDown.Packets)
 	if up.Packets > n+10 || down.Packets > n+10 || defUp.Packets < n || defDown.Packets < n {
 		t.Errorf("office traffic leaked into pos, or missed default: pos %d/%d default %d/%d", up.Packets, down.Packets, defUp.Packets, defDown.Packets)
 	}
 
 	// Guest: uploads capped at its ceiling (50% of the shaped rate).
-	g0, _ := q.Snapshot().Class(ClassGuest)
+	g0, _ := q.Snapshot().Class(qos.ClassGuest)
 	t0 := time.Now()
-	b := startBulk(t, l, 2, netlab.Guest)
+	b, err := qosbench.StartBulk(l, 2, 0, netlab.Guest)
+	if err != nil {
+		t.Fatal(err)
+	}
 	time.Sleep(3 * time.Second)
-	g1, _ := q.Snapshot().Class(ClassGuest)
+	g1, _ := q.Snapshot().Class(qos.ClassGuest)
 	elapsed := time.Since(t0)
-	b.stop()
+	b.Stop()
 	rate := float64(g1.Bytes-g0.Bytes) * 8 / elapsed.Seconds()
 	share := rate / float64(s.UpBits)
 	t.Logf("guest upload: %.2f Mbit/s = %.0f%% of the shaped rate (ceiling %d%%), drops %d", rate/1e6, share*100, 50, g1.Drops)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Handles as the kernel spells them (TC_H_ROOT, TC_H_INGRESS).
@@ -17,6 +18,8 @@ const (
 	ethPIP        uint16 = 0x0800
 	minClassRate  uint64 = 8000
 	mtu           uint64 = 1514
+	// fallbackQueue is the tbf leaf's queue, in time at the class ceiling.
+	fallbackQueue = 10 * time.Millisecond
 )
 
 // Filter groups and their base priorities: a group changes by adding its
@@ -172,11 +175,13 @@ func (l Leaf) qdisc(kind string) Qdisc {
 	q := Qdisc{Dev: l.Dev, Parent: l.Class, Handle: mkHandle(uint16(l.Class&0xFFFF), 0), Kind: kind}
 	if kind == LeafTBF {
 		// A pass-through rate (HTB already paces the class) and a queue of
-		// 50 ms at the class's ceiling, at least ten full frames: short
-		// enough that a bulk class never builds a standing queue of
-		// seconds, long enough for TCP to fill the link.
+		// fallbackQueue at the class's ceiling, at least ten full frames.
+		// Short matters most on the download side: what queues on the IFB
+		// bounds the senders' windows, and a window arrives at the modem
+		// as one burst (CUBIC does not pace), queueing there, in front of
+		// everything, for as long as it takes to drain.
 		q.RateBits = max(l.CeilBits*10, 100e6)
-		q.LimitBytes = uint32(max(l.CeilBits/8/20, 10*mtu))
+		q.LimitBytes = uint32(max(l.CeilBits/8*uint64(fallbackQueue/time.Millisecond)/1000, 20*mtu))
 	}
 	return q
 }

@@ -101,8 +101,12 @@ func (t netlinkTC) qdisc(q Qdisc) (netlink.Qdisc, error) {
 		// own, flow isolation) are what a leaf under HTB wants.
 		return &netlink.GenericQdisc{QdiscAttrs: attrs, QdiscType: LeafCake}, nil
 	case LeafTBF:
+		// A bucket of two frames: packets bigger than the bucket are
+		// segmented by tbf, so a 64 KiB GSO packet from a forwarded TCP
+		// flow queues as frames and never meets a byte limit it cannot
+		// fit in as a whole (it would be dropped every time).
 		rate := q.RateBits / 8
-		burst := uint32(max(rate/100, 64<<10)) // bucket: 10 ms at rate, at least 64 KiB
+		burst := uint32(2 * mtu)
 		return &netlink.Tbf{QdiscAttrs: attrs, Rate: rate, Limit: q.LimitBytes, Buffer: netlink.Xmittime(rate, burst)}, nil
 	}
 	return nil, fmt.Errorf("qdisc kind %q: %w", q.Kind, errUnsupported)
