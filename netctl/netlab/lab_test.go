@@ -258,3 +258,30 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// The lab's broker is a real mosquitto: an MQTT 3.1.1 CONNECT from a store
+// host through the gateway's NAT gets a CONNACK that accepts it.
+func TestLabBroker(t *testing.T) {
+	l := ForTest(t, Options{})
+	s := ServicesForTest(t, l, ServiceOptions{Mosquitto: true})
+	if s.Broker() == nil || s.Broker().URL != fmt.Sprintf("tcp://%s:%d", Server, MQTTPort) {
+		t.Fatalf("broker: %+v", s.Broker())
+	}
+	c, err := l.Dial(context.Background(), Office, "tcp4", fmt.Sprintf("%s:%d", Server, MQTTPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	connect := []byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 4, 't', 'e', 's', 't'}
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c.Write(connect); err != nil {
+		t.Fatal(err)
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(c, ack); err != nil {
+		t.Fatal(err)
+	}
+	if ack[0] != 0x20 || ack[3] != 0 {
+		t.Fatalf("CONNACK % x, want 20 02 00 00", ack)
+	}
+}
