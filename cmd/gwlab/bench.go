@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/branchgw/branchgw/netctl/netlab"
@@ -66,6 +67,11 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	b := &bench{l: l, m: m, ev: evs, hold: failback, out: stdout}
 	fmt.Fprintf(stdout, "gwlab bench failover: lab %s, %d repetitions, probes every %v, hold-down %v\n",
 		l.Prefix, n, wanlab.LabFailover(0).ProbeInterval.D(), failback)
+	idle, err := idleCPU(ctx, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "  idle cost: %.2f%% of one core (manager probing 5 targets, plus the cloud servers answering)\n", idle)
 
 	want := map[string]bool{}
 	for _, s := range strings.Split(only, ",") {
@@ -245,6 +251,21 @@ func (b *bench) lossRun(ctx context.Context, pct int, d time.Duration) (int, err
 		}
 	}
 	return n, ctx.Err()
+}
+
+// idleCPU is this process's CPU use over d, in percent of one core.
+func idleCPU(ctx context.Context, d time.Duration) (float64, error) {
+	var before, after syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	sleep(ctx, d)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
+		return 0, err
+	}
+	cpu := time.Duration(after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano())
+	return 100 * cpu.Seconds() / time.Since(start).Seconds(), ctx.Err()
 }
 
 // pct is the p-th percentile (nearest rank).
