@@ -62,7 +62,9 @@ func TestLabWeighted(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	m1, m2 := countMarks(ctMarks(t, r, openConns(t, r, 40)...))
+	conns := openConns(t, r, 40)
+	marks := ctMarks(t, r, conns...)
+	m1, m2 := countMarks(marks)
 	t.Logf("weighted 1:1, 40 connections: %d on wan1, %d on wan2", m1, m2)
 	if m1 == 0 || m2 == 0 || m1+m2 != 40 {
 		t.Errorf("40 connections: %d on wan1, %d on wan2", m1, m2)
@@ -76,6 +78,14 @@ func TestLabWeighted(t *testing.T) {
 	m1, m2 = countMarks(ctMarks(t, r, openConns(t, r, 20)...))
 	if m1 != 20 || m2 != 0 {
 		t.Errorf("wan2 down, 20 new connections: %d on wan1, %d on wan2", m1, m2)
+	}
+	// The flush touched only wan2's connections: wan1's keep working.
+	for i, c := range conns {
+		if marks[i] == wan.DefaultLayout.Mark(0) {
+			if err := echoLine(c, "still here"); err != nil {
+				t.Errorf("a wan1 connection broke when wan2 failed: %v", err)
+			}
+		}
 	}
 	if s := r.m.Snapshot(); s.WANs[1].Carrying || s.Mode != "weighted" {
 		t.Errorf("wan2 down: %+v", s.WANs[1])
