@@ -106,9 +106,12 @@ type Zone struct {
 type QoS struct {
 	Enabled bool `yaml:"enabled"`
 	// MarginPercent is shaved off each WAN's rate so the queue stays on the box.
-	MarginPercent int        `yaml:"margin_percent"`
-	Classes       []QoSClass `yaml:"classes"`
-	Rules         []QoSRule  `yaml:"rules"`
+	MarginPercent int `yaml:"margin_percent"`
+	// DownloadMarginPercent is the margin for the download direction,
+	// shaped after the modem's queue: it needs more room to keep it empty.
+	DownloadMarginPercent int        `yaml:"download_margin_percent"`
+	Classes               []QoSClass `yaml:"classes"`
+	Rules                 []QoSRule  `yaml:"rules"`
 }
 
 // QoSClass is one traffic class and its share of the link.

@@ -35,7 +35,7 @@ func Defaults() Config {
 			FailbackAfter:   Duration(30 * time.Second),
 			Mode:            "priority",
 		},
-		QoS: QoS{Enabled: true, MarginPercent: 10},
+		QoS: QoS{Enabled: true, MarginPercent: 10, DownloadMarginPercent: 20},
 		POS: POS{HandshakeAlarm: Duration(time.Second), RetransmitAlarmPercent: 5},
 		Inspect: Inspect{
 			Enabled:         true,

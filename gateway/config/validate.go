@@ -371,6 +371,7 @@ func DSCP(s string) (int, bool) {
 func (v *validator) qos(c *Config) {
 	q := c.QoS
 	v.intRange("qos.margin_percent", q.MarginPercent, 0, 50)
+	v.intRange("qos.download_margin_percent", q.DownloadMarginPercent, 0, 50)
 	classes, sum := map[string]bool{}, 0
 	for i, cl := range q.Classes {
 		p := fmt.Sprintf("qos.classes[%d]", i)

@@ -44,6 +44,7 @@ func TestFromConfig(t *testing.T) {
 		{"ceil below rate", func(c *config.Config) { c.QoS.Classes[0].CeilPercent = 5 }, "qos.classes[0]"},
 		{"no rate", func(c *config.Config) { c.WAN[0].RateUp = 0 }, "rate_up and rate_down"},
 		{"margin", func(c *config.Config) { c.QoS.MarginPercent = 80 }, "qos.margin_percent"},
+		{"download margin", func(c *config.Config) { c.QoS.DownloadMarginPercent = -1 }, "qos.download_margin_percent"},
 		{"guest subnet", func(c *config.Config) { c.Zones[0].Subnet = "nope" }, "zones[0].subnet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

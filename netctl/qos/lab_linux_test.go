@@ -29,8 +29,9 @@ var labShape = [2]netlab.ISPShape{
 // zone's subnet, the lab's two WANs at their ISP rates.
 func labConfig() qos.Config {
 	return qos.Config{
-		Enabled:       true,
-		MarginPercent: 10,
+		Enabled:               true,
+		MarginPercent:         10,
+		DownloadMarginPercent: 20,
 		Classes: []qos.Class{
 			{Name: qos.ClassPOS, RatePercent: 20, CeilPercent: 100},
 			{Name: qos.ClassInteractive, RatePercent: 20, CeilPercent: 100},
@@ -229,8 +230,8 @@ func TestLabQoS(t *testing.T) {
 		t.Errorf("nftables: table %v chains %d, want the table with its classify chain", v.table, v.chains)
 	}
 	s := q.Snapshot()
-	if s.UpBits != 4.5e6 || s.DownBits != 18e6 || s.Leaf == "" {
-		t.Errorf("snapshot: up %d down %d leaf %q, want 4.5 Mbit/s and 18 Mbit/s less nothing else", s.UpBits, s.DownBits, s.Leaf)
+	if s.UpBits != 4.5e6 || s.DownBits != 16e6 || s.Leaf == "" {
+		t.Errorf("snapshot: up %d down %d leaf %q, want 4.5 Mbit/s and 16 Mbit/s", s.UpBits, s.DownBits, s.Leaf)
 	}
 	t.Logf("leaf qdisc: %s", s.Leaf)
 
@@ -284,7 +285,7 @@ func TestLabQoS(t *testing.T) {
 	if v.rootHTB[netlab.WAN1If] || v.ingress[netlab.WAN1If] || !v.rootHTB[netlab.WAN2If] || !v.ingress[netlab.WAN2If] {
 		t.Errorf("after failover: %+v, want shaping on wan2 only", v)
 	}
-	if s := q.Snapshot(); s.UpBits != 1.8e6 || s.DownBits != 9e6 || s.Interface != netlab.WAN2If {
+	if s := q.Snapshot(); s.UpBits != 1.8e6 || s.DownBits != 8e6 || s.Interface != netlab.WAN2If {
 		t.Errorf("after failover: %s up %d down %d", s.Interface, s.UpBits, s.DownBits)
 	}
 	if err := q.SetActiveWAN("wan9"); err == nil {

@@ -221,7 +221,7 @@ func (d Desired) Lines(leaf string) []string {
 func Plan(cfg Config, wan WAN, ifb string, payment []netip.Addr) Desired {
 	d := Desired{WAN: wan.Name, IFB: ifb}
 	d.Egress = side(cfg, wan.Interface, shaped(wan.Up, cfg.MarginPercent), wan.Metered)
-	d.Ingress = side(cfg, ifb, shaped(wan.Down, cfg.MarginPercent), wan.Metered)
+	d.Ingress = side(cfg, ifb, shaped(wan.Down, cfg.DownloadMarginPercent), wan.Metered)
 	d.Ingress.Filters = ingressFilters(cfg, ifb, payment)
 	d.WANIngress = Qdisc{Dev: wan.Interface, Parent: handleIngress, Handle: mkHandle(ingressMajor, 0), Kind: "ingress"}
 	d.Redirect = Filter{Dev: wan.Interface, Parent: mkHandle(ingressMajor, 0), Group: groupRedirect, Protocol: ethPAll,

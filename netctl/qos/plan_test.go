@@ -10,8 +10,9 @@ import (
 
 func testConfig() Config {
 	return Config{
-		Enabled:       true,
-		MarginPercent: 10,
+		Enabled:               true,
+		MarginPercent:         10,
+		DownloadMarginPercent: 20,
 		Classes: []Class{
 			{Name: ClassPOS, RatePercent: 20, CeilPercent: 100},
 			{Name: ClassInteractive, RatePercent: 20, CeilPercent: 100},
@@ -51,7 +52,7 @@ func TestPlanLines(t *testing.T) {
 			"tc class replace dev wan1 parent 1:1 classid 1:50 htb rate 450kbit ceil 2250kbit prio 4 quantum 5625 # guest",
 			"tc qdisc replace dev wan1 parent 1:10 handle 10: tbf rate 100mbit limit 30280",
 			"tc qdisc replace dev ifb9 root handle 1: htb default 30",
-			"tc class replace dev ifb9 parent 1: classid 1:1 htb rate 18mbit ceil 18mbit",
+			"tc class replace dev ifb9 parent 1: classid 1:1 htb rate 16mbit ceil 16mbit",
 			"tc filter add dev ifb9 parent 1: prio payment protocol ip u32 match u32 0xc000027b 0xffffffff at 12 classid 1:10 # payment 192.0.2.123",
 			"tc filter add dev ifb9 parent 1: prio rules protocol ip u32 match u32 0x00110000 0x00ff0000 at 8 match u32 0x05000000 0x0f000000 at 0 match u32 0x00000000 0x00001fff at 4 match u32 0x13c40000 0xfffe0000 at 20 classid 1:20 # rule 0: interactive",
 			"tc filter add dev ifb9 parent 1: prio rules protocol ip u32 match u32 0x00200000 0x00fc0000 at 0 classid 1:40 # rule 1: bulk",

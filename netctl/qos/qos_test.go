@@ -52,7 +52,7 @@ func TestComponent(t *testing.T) {
 	}
 	stop := startFake(t, q)
 	s := q.Snapshot()
-	if s.Interface != "wan1" || s.UpBits != 4.5e6 || s.DownBits != 18e6 || s.Leaf != LeafTBF || len(s.Upload) != 5 || s.Upload[0].Class != ClassPOS {
+	if s.Interface != "wan1" || s.UpBits != 4.5e6 || s.DownBits != 16e6 || s.Leaf != LeafTBF || len(s.Upload) != 5 || s.Upload[0].Class != ClassPOS {
 		t.Fatalf("snapshot: %+v", s)
 	}
 	if !strings.Contains(n.tables["bgwq"], `oifname != "wan1" return`) {
