@@ -96,7 +96,7 @@ bench-root: deps-root cross
 soak:
 	$(call as-root,soak-root)
 soak-root: deps-root build
-	$(BIN)/gwlab scenario -gatewayd $(BIN)/gatewayd -json $(BIN)/soak-verdict.json
+	$(BIN)/gwlab scenario -gatewayd $(BIN)/gatewayd -json $(BIN)/soak-verdict.json -artifacts $(BIN)/soak
 
 demo:
 	$(call as-root,demo-root)
