@@ -74,11 +74,6 @@ var Base = []Feature{
 	{"ct mark", "NF_CONNTRACK_MARK", "", "wan: flows stay on the WAN they started on"},
 	{"ct netlink", "NF_CT_NETLINK", "nf_conntrack_netlink", "wan: flush a failed WAN's flows"},
 	{"policy routing", "IP_MULTIPLE_TABLES", "", "wan: per-WAN tables and fwmark rules"},
-	// vishvananda/netlink's NewHandle() with no families opens an XFRM
-	// socket too, and fails with EPROTONOSUPPORT without xfrm_user (seen in
-	// the smoke image). Drop this once wan asks for NETLINK_ROUTE and
-	// NETLINK_NETFILTER only.
-	{"xfrm netlink", "XFRM_USER", "xfrm_user", "wan: netlink.NewHandle() opens NETLINK_XFRM"},
 	{"tc actions", "NET_CLS_ACT", "", "qos: filters with actions"},
 	{"ifb", "IFB", "ifb", "qos: download shaping"},
 	{"af_packet", "PACKET", "af_packet", "inspect: LAN capture"},

@@ -3,6 +3,8 @@
 package qos
 
 import (
+	"golang.org/x/sys/unix"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,10 +20,12 @@ func kernelBackends(ns int) (func() (TC, func(), error), NFT) {
 	open := func() (TC, func(), error) {
 		var h *netlink.Handle
 		var err error
+		// Only rtnetlink: with no family named, netlink also opens an
+		// XFRM socket, which fails on a kernel without xfrm_user.
 		if ns != 0 {
-			h, err = netlink.NewHandleAt(netns.NsHandle(ns))
+			h, err = netlink.NewHandleAt(netns.NsHandle(ns), unix.NETLINK_ROUTE)
 		} else {
-			h, err = netlink.NewHandle()
+			h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("netlink: %w", err)

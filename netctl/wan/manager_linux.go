@@ -16,6 +16,7 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Options are the Manager's injected dependencies.
@@ -149,13 +150,16 @@ func kernelHandles(ns *netns.NsHandle) (*netlink.Handle, *nftables.Conn, error) 
 	var h *netlink.Handle
 	var nft *nftables.Conn
 	var err error
+	// Only the families used: with none named, netlink also opens an XFRM
+	// socket, which fails on a kernel without xfrm_user.
+	families := []int{unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER}
 	if ns != nil {
-		h, err = netlink.NewHandleAt(*ns)
+		h, err = netlink.NewHandleAt(*ns, families...)
 		if err == nil {
 			nft, err = nftables.New(nftables.WithNetNSFd(int(*ns)))
 		}
 	} else {
-		h, err = netlink.NewHandle()
+		h, err = netlink.NewHandle(families...)
 		if err == nil {
 			nft, err = nftables.New()
 		}
