@@ -83,7 +83,7 @@ fuzz:
 
 bench:
 	$(call as-root,bench-root)
-bench-root: deps-root cross
+bench-root: deps-root cross build
 	@ls -l $(BIN)/gatewayd-linux-* | awk '{printf "binary %-24s %6.1f MiB\n", $$9, $$5/1048576}' | sed 's|$(BIN)/||'
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./cmd/gatewayd
 	$(GO) test -run '^$$' -bench Append -benchtime 2s ./telemetry/store
@@ -92,6 +92,7 @@ bench-root: deps-root cross
 	$(GO) test -run '^$$' -bench . ./netctl/zones/
 	BRANCHGW_LOAD_SECONDS=60 $(GO) test -run '^$$' -bench 'Load|PageWeight' -benchtime 1x ./gateway/web
 	$(GO) test -run '^$$' -bench 'StatusBuild|StatusAPI|SSEFanout' -benchtime 2s ./gateway/web
+	$(BIN)/gwlab bench failover -n 20
 
 soak:
 	$(call as-root,soak-root)
