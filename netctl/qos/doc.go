@@ -16,7 +16,13 @@
 //     address (the payment IP set), source ports and DSCP.
 //
 // Each leaf is fq_codel where the kernel has it, else cake, else a short
-// TBF queue (one log line says so). Everything is computed as a desired
+// TBF queue (one log line says so). The download side is shaped after the
+// modem's queue, so it only works if the senders are held below the line:
+// qos.download_margin_percent (20) is wider than the upload's. With the
+// TBF fallback, which only drops when full, TCP downloads still push a
+// burst into the modem's queue now and then (the lab shows a p99 of tens
+// of milliseconds against hundreds without QoS); an AQM leaf (fq_codel,
+// cake) signals the senders early and keeps that queue empty. Everything is computed as a desired
 // state (plan.go, nftplan.go), printable as tc/nft text for table tests,
 // and applied idempotently through small interfaces (apply.go); the Linux
 // implementations use github.com/vishvananda/netlink and

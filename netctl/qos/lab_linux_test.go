@@ -63,7 +63,7 @@ func mustMAC(s string) net.HardwareAddr {
 
 // runQoS starts a QoS in the lab's gateway and stops it in t.Cleanup
 // (after which nothing of it may be left: checked by the tests that care).
-func runQoS(t *testing.T, l *netlab.Lab, cfg qos.Config) (*qos.QoS, func() error) {
+func runQoS(t testing.TB, l *netlab.Lab, cfg qos.Config) (*qos.QoS, func() error) {
 	t.Helper()
 	ns, err := l.NS(netlab.GW)
 	if err != nil {
@@ -96,11 +96,11 @@ func runQoS(t *testing.T, l *netlab.Lab, cfg qos.Config) (*qos.QoS, func() error
 	return q, stop
 }
 
-type testLog struct{ t *testing.T }
+type testLog struct{ t testing.TB }
 
 func (w testLog) Write(b []byte) (int, error) { w.t.Log(string(b)); return len(b), nil }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
+func waitFor(t testing.TB, what string, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !ok() {
