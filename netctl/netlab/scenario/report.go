@@ -85,6 +85,8 @@ type StreamVerdict struct {
 	Gapped     uint64 `json:"gap_covered"`
 	Lost       uint64 `json:"lost"`
 	Duplicates int    `json:"duplicates"`
+	// LostRanges are the first runs of lost seqs (first, last).
+	LostRanges [][2]uint64 `json:"lost_ranges,omitempty"`
 }
 
 // DaemonVerdict is gatewayd's behaviour.
@@ -169,7 +171,13 @@ func (v *Verdict) rows(o Observations) {
 			fmt.Sprintf("%d / %d / %d / %d", s.Produced, s.Received, s.Gapped, s.Duplicates))
 		lost += s.Lost
 	}
-	v.goal("telemetry", "records lost without a gap event", fmt.Sprintf("≤ %d", g.UnexplainedLoss), fmt.Sprint(lost),
+	lostText := fmt.Sprint(lost)
+	for _, s := range v.Telemetry {
+		if s.Lost > 0 {
+			lostText += fmt.Sprintf("; %s %d, seq %v", s.Stream, s.Lost, s.LostRanges)
+		}
+	}
+	v.goal("telemetry", "records lost without a gap event", fmt.Sprintf("≤ %d", g.UnexplainedLoss), lostText,
 		lost <= uint64(g.UnexplainedLoss) && len(v.Telemetry) > 0)
 	var delays []string
 	for _, k := range slices.Sorted(maps.Keys(v.ReturnDelays)) {

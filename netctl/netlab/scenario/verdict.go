@@ -235,6 +235,7 @@ func judgeTelemetry(o Observations) ([]StreamVerdict, map[string]time.Duration) 
 				sv.Gapped++
 			default:
 				sv.Lost++
+				sv.addLost(seq)
 			}
 		}
 		out = append(out, sv)
@@ -299,4 +300,18 @@ func judgeDaemon(o Observations) DaemonVerdict {
 		}
 	}
 	return d
+}
+
+// maxLostRanges bounds the lost ranges a verdict lists.
+const maxLostRanges = 8
+
+// addLost extends the last lost range with seq or starts a new one.
+func (s *StreamVerdict) addLost(seq uint64) {
+	if n := len(s.LostRanges); n > 0 && s.LostRanges[n-1][1]+1 == seq {
+		s.LostRanges[n-1][1] = seq
+		return
+	}
+	if len(s.LostRanges) < maxLostRanges {
+		s.LostRanges = append(s.LostRanges, [2]uint64{seq, seq})
+	}
 }

@@ -204,7 +204,7 @@ func TestJudgeFigures(t *testing.T) {
 	if len(v.Faults) != 3 || v.Faults[0].Detect != 50*time.Millisecond || v.Faults[0].Failover != 60*time.Millisecond {
 		t.Errorf("faults: %+v", v.Faults)
 	}
-	if v.Telemetry[0] != (StreamVerdict{Stream: "status", Produced: 3, Received: 3}) {
+	if s := v.Telemetry[0]; s.Stream != "status" || s.Produced != 3 || s.Received != 3 || s.Lost != 0 || len(s.LostRanges) != 0 {
 		t.Errorf("telemetry: %+v", v.Telemetry)
 	}
 }
@@ -252,5 +252,16 @@ func TestSchedules(t *testing.T) {
 				t.Errorf("%s: no %s", p.Name, k)
 			}
 		}
+	}
+}
+
+func TestLostRanges(t *testing.T) {
+	o := base()
+	o.Produced["status"] = 9
+	o.Record.Records = append(o.Record.Records, Received{Stream: "status", Seq: 6}) // 4, 5, 7, 8, 9 lost
+	v := Judge(o)
+	want := [][2]uint64{{4, 5}, {7, 9}}
+	if got := v.Telemetry[0].LostRanges; fmt.Sprint(got) != fmt.Sprint(want) || v.Telemetry[0].Lost != 5 {
+		t.Errorf("lost %d in %v, want 5 in %v", v.Telemetry[0].Lost, got, want)
 	}
 }
