@@ -34,8 +34,10 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 		StatPaths: []string{"/", filepath.Dir(cfg.Telemetry.StorePath)},
 		// g.sup exists by the time a request arrives.
 		Actions: web.ActionFuncs{
-			RestartFunc: func(ctx context.Context, name string) error { return g.sup.Restart(ctx, name) },
-			RebootFunc:  g.Reboot,
+			RestartFunc:  func(ctx context.Context, name string) error { return g.sup.Restart(ctx, name) },
+			RebootFunc:   g.Reboot,
+			TestWANFunc:  g.TestWAN,
+			ForceWANFunc: g.ForceWAN,
 			CaptureFunc: func(ctx context.Context, w io.Writer, d time.Duration) error {
 				return web.CapturePcap(g.Config().LAN.Interface)(ctx, w, d)
 			},
@@ -108,6 +110,29 @@ func (g *Gateway) commandHandlers() map[string]remote.Handler {
 			return map[string]string{"pong": g.Config().Site, "version": version.Version, "boot_id": g.bootID}, nil
 		},
 		"status": func(context.Context, json.RawMessage) (any, error) { return g.Snapshot(), nil },
+		"wan-test": func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a struct {
+				WAN string `json:"wan"`
+			}
+			if err := remote.DecodeArgs(args, &a); err != nil {
+				return nil, err
+			}
+			return g.TestWAN(ctx, a.WAN)
+		},
+		"failover": func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a struct {
+				WAN     string `json:"wan"`
+				Minutes int    `json:"minutes"` // 0 returns to automatic
+			}
+			if err := remote.DecodeArgs(args, &a); err != nil {
+				return nil, err
+			}
+			if a.Minutes < 0 || a.Minutes > 24*60 {
+				return nil, fmt.Errorf("bad arguments: minutes %d: between 0 and 1440", a.Minutes)
+			}
+			d := time.Duration(a.Minutes) * time.Minute
+			return map[string]any{"wan": a.WAN, "minutes": a.Minutes}, g.ForceWAN(ctx, a.WAN, d)
+		},
 		"update": func(ctx context.Context, args json.RawMessage) (any, error) {
 			var a struct {
 				Bundle string `json:"bundle"`

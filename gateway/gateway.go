@@ -85,7 +85,7 @@ type Gateway struct {
 
 // followWAN moves shaping to the WAN that now carries traffic.
 func (g *Gateway) followWAN(e wan.Event) {
-	if g.qos == nil || e.WAN == "" || (e.Kind != "initial" && e.Kind != "failover" && e.Kind != "failback") {
+	if g.qos == nil || e.WAN == "" || (e.Kind != "initial" && e.Kind != "failover" && e.Kind != "failback" && e.Kind != "forced") {
 		return
 	}
 	if err := g.qos.SetActiveWAN(e.WAN); err != nil {

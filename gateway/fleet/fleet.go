@@ -13,6 +13,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -48,6 +50,9 @@ type Options struct {
 	Username string
 	Password string
 	TLS      *tls.Config
+	// Dial, when set, opens the connection to the broker (a lab namespace,
+	// a proxy); the default dials the broker URL's host directly.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Fleet is a live view of every site.
@@ -88,6 +93,13 @@ func Connect(ctx context.Context, o Options) (*Fleet, error) {
 				c.Subscribe(o.Prefix+filter, 1, f.onMessage)
 			}
 		})
+	if o.Dial != nil {
+		opts.SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return o.Dial(ctx, "tcp", u.Host)
+		})
+	}
 	f.c = mqtt.NewClient(opts)
 	tok := f.c.Connect()
 	select {

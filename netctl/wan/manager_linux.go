@@ -3,12 +3,14 @@
 package wan
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +47,14 @@ type Manager struct {
 	opt  Options
 	th   thresholds
 	snap atomic.Pointer[Snapshot]
+	// force carries a technician's override to the running manager.
+	force chan forceReq
+}
+
+type forceReq struct {
+	wan  string
+	d    time.Duration
+	done chan error
 }
 
 // New checks the WAN and failover config and returns a Manager. Bad config
@@ -87,9 +97,35 @@ func New(wans []config.WAN, fo config.Failover, log *slog.Logger, opt Options) (
 	if opt.OnEvent == nil {
 		opt.OnEvent = func(Event) {}
 	}
-	m := &Manager{wans: wans, fo: fo, log: log, opt: opt, th: newThresholds(fo.Window, fo.LossDownPercent, fo.Quorum)}
+	m := &Manager{wans: wans, fo: fo, log: log, opt: opt, th: newThresholds(fo.Window, fo.LossDownPercent, fo.Quorum),
+		force: make(chan forceReq)}
 	m.snap.Store(&Snapshot{})
 	return m, nil
+}
+
+// Force puts new connections on the named WAN for d, whatever the
+// priorities say (a technician's failover or failback); d = 0 returns to
+// automatic choice at once. A WAN known to be down is never used: the
+// override waits until it is up, and ends after d regardless.
+func (m *Manager) Force(ctx context.Context, wan string, d time.Duration) error {
+	if d < 0 || d > 24*time.Hour {
+		return fmt.Errorf("wan: force for %s: between 0 and 24h", d)
+	}
+	if d > 0 && !slices.ContainsFunc(m.wans, func(w config.WAN) bool { return w.Name == wan }) {
+		return fmt.Errorf("wan: no WAN named %q", wan)
+	}
+	req := forceReq{wan: wan, d: d, done: make(chan error, 1)}
+	select {
+	case m.force <- req:
+	case <-ctx.Done():
+		return fmt.Errorf("wan: manager not running: %w", ctx.Err())
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Snapshot returns the latest published state; never nil.

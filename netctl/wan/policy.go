@@ -30,6 +30,10 @@ type policy struct {
 	// weighted mode: member[i] is set while WAN i takes new connections.
 	weighted bool
 	member   []bool
+	// forced is the WAN a technician put traffic on until forcedUntil
+	// (-1: none).
+	forced      int
+	forcedUntil time.Time
 }
 
 // holdFactorMax caps the doubled hold-down at 8 times the configured one.
@@ -38,7 +42,7 @@ const holdFactorMax = 8
 func newPolicy(prio []int, failbackAfter time.Duration) *policy {
 	return &policy{
 		base: failbackAfter, maxHold: holdFactorMax * failbackAfter, hold: failbackAfter,
-		active: -1, usableSince: make([]time.Time, len(prio)), prio: prio,
+		active: -1, forced: -1, usableSince: make([]time.Time, len(prio)), prio: prio,
 		recovered: make([]bool, len(prio)), seen: make([]bool, len(prio)), upSince: make([]time.Time, len(prio)),
 	}
 }
@@ -139,6 +143,14 @@ func (p *policy) decideActive(now time.Time, states []State) decision {
 		return p.switchTo(now, first, "initial", fmt.Sprintf("starting on the most preferred WAN (%s)", states[first]))
 	}
 	cur := p.active
+	if p.forced >= 0 && !now.Before(p.forcedUntil) {
+		p.forced = -1 // the override ran out: the usual rules decide again
+	}
+	// A forced WAN carries traffic while it is not known dead: forcing
+	// never strands the store on a line that is down.
+	if f := p.forced; f >= 0 && states[f] != Down {
+		return p.switchTo(now, f, "forced", fmt.Sprintf("forced by a technician until %s", p.forcedUntil.UTC().Format("15:04:05")))
+	}
 	switch {
 	case best < 0:
 		return decision{Active: cur, Reason: "no WAN is usable"}
@@ -180,6 +192,12 @@ func (p *policy) switchTo(now time.Time, i int, kind, reason string) decision {
 		return decision{Active: i}
 	}
 	return decision{Active: i, Changed: true, Kind: kind, Reason: reason}
+}
+
+// force puts new connections on WAN i until the given time; i < 0 ends an
+// override at once.
+func (p *policy) force(i int, until time.Time) {
+	p.forced, p.forcedUntil = i, until
 }
 
 // holdDown is the current failback hold-down.

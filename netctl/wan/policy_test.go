@@ -181,3 +181,46 @@ func TestPolicyWeighted(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicyForced(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	for _, tc := range []struct {
+		name  string
+		force int    // WAN index forced at t=1, for 10 s
+		steps []step // after the force
+		want  string // decisions that changed the active WAN
+	}{
+		{"force the backup, then back to automatic", 1,
+			[]step{{2, Up, Up}, {5, Up, Up}, {11, Up, Up}},
+			"1 forced wan2, 11 failback wan1"},
+		{"a forced WAN that dies is left", 1,
+			[]step{{2, Up, Up}, {3, Up, Down}},
+			"1 forced wan2, 3 failover wan1"},
+		{"forcing onto a dead WAN does nothing", 1,
+			[]step{{2, Up, Down}},
+			""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPolicy([]int{1, 2}, 0)
+			p.decide(at(0), []State{Up, Up})
+			p.force(tc.force, at(11))
+			states := []State{Up, Up}
+			if len(tc.steps) > 0 {
+				states = []State{tc.steps[0].s1, tc.steps[0].s2}
+			}
+			var log []string
+			if d := p.decide(at(1), states); d.Changed {
+				log = append(log, fmt.Sprintf("1 %s wan%d", d.Kind, d.Active+1))
+			}
+			for _, st := range tc.steps {
+				if d := p.decide(at(st.t), []State{st.s1, st.s2}); d.Changed {
+					log = append(log, fmt.Sprintf("%g %s wan%d", st.t, d.Kind, d.Active+1))
+				}
+			}
+			if got := strings.Join(log, ", "); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,15 @@ func (m *Manager) Run(ctx context.Context) error {
 			r.evaluate("probe")
 		case ev := <-events:
 			r.linkEvent(ev)
+		case req := <-m.force:
+			i := slices.IndexFunc(r.wans, func(w *wanRT) bool { return w.cfg.Name == req.wan })
+			if req.d == 0 {
+				i = -1
+			}
+			r.pol.force(i, m.opt.Now().Add(req.d))
+			m.log.Info("wan: forced", "wan", req.wan, "for", req.d)
+			r.evaluate("forced")
+			req.done <- nil
 		case <-poll.C:
 			r.pollCarrier()
 		case <-tick.C:

@@ -53,7 +53,8 @@ type WANStatus struct {
 // Event is one transition, for telemetry and the page's event list.
 type Event struct {
 	Time time.Time `json:"time"`
-	// Kind is "wan_state" (a WAN's health changed), "initial", "failover"
+	// Kind is "wan_state" (a WAN's health changed), "forced" (a technician
+	// put traffic on a WAN), "initial", "failover"
 	// or "failback" (the active WAN changed), or "weights" (weighted mode:
 	// the set of WANs sharing new connections changed).
 	Kind string `json:"kind"`

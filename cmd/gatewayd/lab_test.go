@@ -1,0 +1,198 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/fleet"
+	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/netlab/testenv"
+)
+
+// labDaemon runs the real gatewayd in a lab store's gw namespace with the
+// example config (fast failback, the test's head-office key).
+type labDaemon struct {
+	l    *netlab.Lab
+	sock string
+	http http.Client
+	key  ed25519.PrivateKey
+}
+
+func startLabDaemon(t *testing.T) *labDaemon {
+	testenv.NeedRoot(t)
+	l := netlab.ForTest(t, netlab.Options{})
+	netlab.ServicesForTest(t, l, netlab.ServiceOptions{Mosquitto: true})
+	pub, key, _ := ed25519.GenerateKey(nil)
+	dir := t.TempDir()
+	cfg := strings.NewReplacer(
+		"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock"),
+		"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
+		"failback_after: 30s", "failback_after: 2s",
+		"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", base64.StdEncoding.EncodeToString(pub),
+	).Replace(string(config.Example))
+	cfgPath := filepath.Join(dir, "gatewayd.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := l.Exec(netlab.GW, gatewayd, "-config", cfgPath)
+	cmd.Stderr = &syncBuffer{b: &logs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("gatewayd log:\n%s", cmd.Stderr.(*syncBuffer).String())
+		}
+	})
+	sock := filepath.Join(dir, "gw.sock")
+	d := &labDaemon{l: l, sock: sock, key: key, http: http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}}
+	d.waitActive(t, "wan1")
+	return d
+}
+
+// active reads the active WAN from the daemon's snapshot ("" if unknown).
+func (d *labDaemon) active() string {
+	resp, err := d.http.Get("http://gatewayd/api/v1/snapshot")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Parts struct {
+			WAN struct {
+				Active string
+				WANs   []struct{ State string } `json:"wans"`
+			} `json:"wan"`
+		} `json:"parts"`
+	}
+	json.NewDecoder(resp.Body).Decode(&s)
+	for _, w := range s.Parts.WAN.WANs {
+		if w.State != "up" {
+			return "" // not settled yet
+		}
+	}
+	return s.Parts.WAN.Active
+}
+
+func (d *labDaemon) waitActive(t *testing.T, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if d.active() == want {
+			return
+		}
+	}
+	t.Fatalf("active WAN %q, want %q", d.active(), want)
+}
+
+func (d *labDaemon) post(t *testing.T, path, body string) (int, string) {
+	t.Helper()
+	resp, err := d.http.Post("http://gatewayd"+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
+}
+
+// TestLabWANActions: the technician's "Test WAN" and "Force WAN" (page and
+// gwctl share this API) and head office's failover command, on the real
+// daemon in a lab store.
+func TestLabWANActions(t *testing.T) {
+	d := startLabDaemon(t)
+
+	// The page's status (which names the WANs) refreshes every second.
+	var code int
+	var body string
+	for range 50 {
+		if code, body = d.post(t, "/api/v1/wan/wan2/test", ""); code != http.StatusNotFound {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != 200 || !strings.Contains(body, "wan2 is up") {
+		t.Errorf("test wan2: %d %s", code, body)
+	}
+	if code, body := d.post(t, "/api/v1/wan/wan2/force", `{"minutes": 5}`); code != 200 {
+		t.Fatalf("force wan2: %d %s", code, body)
+	}
+	d.waitActive(t, "wan2")
+	if code, body := d.post(t, "/api/v1/wan/wan2/force", `{"minutes": 0}`); code != 200 {
+		t.Fatalf("back to automatic: %d %s", code, body)
+	}
+	d.waitActive(t, "wan1")
+
+	// Head office, through the lab's broker in the cloud.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fl, err := fleet.Connect(ctx, fleet.Options{Broker: "tcp://198.51.100.10:1883",
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return d.l.Dial(ctx, netlab.Cloud, network, addr)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	send := func(args string) {
+		t.Helper()
+		r, err := fl.Send(ctx, d.key, "store-0042", "failover", json.RawMessage(args), time.Minute)
+		if err != nil || !r.OK {
+			t.Fatalf("failover %s: %+v %v", args, r, err)
+		}
+	}
+	send(`{"wan": "wan2", "minutes": 1}`)
+	d.waitActive(t, "wan2")
+	send(`{"wan": "wan2", "minutes": 0}`)
+	d.waitActive(t, "wan1")
+	r, err := fl.Send(ctx, d.key, "store-0042", "wan-test", json.RawMessage(`{"wan": "wan9"}`), time.Minute)
+	if err != nil || r.OK || !strings.Contains(r.Error, `no WAN named "wan9"`) {
+		t.Errorf("wan-test of an unknown WAN: %+v %v", r, err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
