@@ -3,14 +3,13 @@
 package qos
 
 import (
-	"golang.org/x/sys/unix"
-
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // kernelBackends are the rtnetlink and nf_tables backends in netns (0 is
