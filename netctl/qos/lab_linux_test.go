@@ -65,12 +65,18 @@ func mustMAC(s string) net.HardwareAddr {
 // (after which nothing of it may be left: checked by the tests that care).
 func runQoS(t testing.TB, l *netlab.Lab, cfg qos.Config) (*qos.QoS, func() error) {
 	t.Helper()
+	return runQoSEvery(t, l, cfg, 100*time.Millisecond)
+}
+
+// runQoSEvery is runQoS with the QoS's pass interval.
+func runQoSEvery(t testing.TB, l *netlab.Lab, cfg qos.Config, interval time.Duration) (*qos.QoS, func() error) {
+	t.Helper()
 	ns, err := l.NS(netlab.GW)
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testLog{t}, nil))
-	q, err := qos.New(cfg, log, qos.Options{NetNS: int(ns), Interval: 100 * time.Millisecond})
+	q, err := qos.New(cfg, log, qos.Options{NetNS: int(ns), Interval: interval})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,5 +307,38 @@ func TestLabQoS(t *testing.T) {
 	}
 	if s := q.Snapshot(); s.Active {
 		t.Error("snapshot says active after stop")
+	}
+}
+
+// TestLabCleanup: Cleanup, what `gatewayd cleanup` runs after a crash,
+// removes a running QoS's objects from the kernel, and a stop after it
+// finds nothing left to remove and reports no error.
+func TestLabCleanup(t *testing.T) {
+	l := netlab.ForTest(t, netlab.Options{ISP: labShape})
+	cfg := labConfig()
+	// No passes during the test: one would repair what Cleanup removed.
+	q, stop := runQoSEvery(t, l, cfg, time.Hour)
+	if err := q.AddPaymentIP(netlab.Payment, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if v := readKernel(t, l); !v.table || !v.ifb || !v.rootHTB[netlab.WAN1If] {
+		t.Fatalf("not installed: %+v", v)
+	}
+	ns, err := l.NS(netlab.GW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := qos.Cleanup(cfg, qos.Options{NetNS: int(ns)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v := readKernel(t, l); v.table || v.ifb || len(v.rootHTB) > 0 || len(v.ingress) > 0 {
+		t.Errorf("left after cleanup: %+v", v)
+	}
+	// A second cleanup, with nothing there, is fine too.
+	if err := qos.Cleanup(cfg, qos.Options{NetNS: int(ns)}, nil); err != nil {
+		t.Errorf("second cleanup: %v", err)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("stop after cleanup: %v", err)
 	}
 }

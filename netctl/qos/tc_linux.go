@@ -117,6 +117,26 @@ func (t netlinkTC) ReplaceQdisc(q Qdisc) error {
 	if err != nil {
 		return err
 	}
+	if q.Kind != "htb" && q.Kind != "ingress" {
+		// The kernel refuses to change a qdisc's kind in place (EINVAL):
+		// a leaf of another kind (left by a run that chose differently)
+		// is deleted first.
+		l, err := t.link(q.Dev)
+		if err != nil {
+			return err
+		}
+		have, err := t.h.QdiscList(l)
+		if err != nil {
+			return err
+		}
+		for _, h := range have {
+			if a := h.Attrs(); a.Parent == q.Parent && a.Handle == q.Handle && h.Type() != q.Kind {
+				if err := t.h.QdiscDel(h); err != nil && !gone(err) {
+					return fmt.Errorf("replace %s leaf with %s: %w", h.Type(), q.Kind, err)
+				}
+			}
+		}
+	}
 	if q.Kind == "htb" || q.Kind == "ingress" {
 		// HTB and ingress have no change operation (a replace of the same
 		// handle is EINVAL); their parameters never change, so one that is
