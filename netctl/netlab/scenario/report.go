@@ -50,6 +50,11 @@ type POSVerdict struct {
 	// FailedDuring counts failures outside both-down by the faults under
 	// way when they started (or up to 10 s before).
 	FailedDuring map[string]int `json:"failed_during,omitempty"`
+	// Failures are the first failures outside both-down: when, which
+	// till, the error and how long it took.
+	Failures []string `json:"failures_outside_both_down,omitempty"`
+	// FailedOn counts those failures by the WAN that was active.
+	FailedOn map[string]int `json:"failed_on,omitempty"`
 }
 
 // FaultVerdict is one fault's detection (or, for flapping, its switches).
@@ -145,6 +150,7 @@ func (v *Verdict) rows(o Observations) {
 		p.OutsideAttempted > 0 && p.SuccessOutside >= g.POSSuccess)
 	if len(p.FailedDuring) > 0 {
 		v.figure("POS", "failures outside both-down, by fault under way", fmt.Sprint(p.FailedDuring))
+		v.figure("POS", "failures outside both-down, by active WAN", fmt.Sprint(p.FailedOn))
 	}
 	v.figure("POS", "longest gap (outside both-down)", fmt.Sprintf("%s (%s)", ms(p.LongestGap), ms(p.LongestGapOutside)))
 	v.figure("POS", "latency under load p50 / p99 (p99 clear of faults)", fmt.Sprintf("%s / %s (%s)", ms(p.P50), ms(p.P99), ms(p.P99Steady)))

@@ -146,6 +146,14 @@ func judgePOS(o Observations) POSVerdict {
 				p.FailedDuring = map[string]int{}
 			}
 			p.FailedDuring[faultAt(o, t.Start)]++
+			if p.FailedOn == nil {
+				p.FailedOn = map[string]int{}
+			}
+			p.FailedOn[activeAt(o, t.Start)]++
+			if len(p.Failures) < maxFailures {
+				p.Failures = append(p.Failures, fmt.Sprintf("%s %s on %s: %s after %s",
+					t.Start.Sub(o.Start).Round(100*time.Millisecond), t.Till, activeAt(o, t.Start), t.Err, ms(t.Latency)))
+			}
 		}
 	}
 	if p.OutsideAttempted > 0 {
@@ -172,6 +180,20 @@ func judgePOS(o Observations) POSVerdict {
 	}
 	p.P99Steady = quantile(steady, 0.99)
 	return p
+}
+
+// activeAt is the WAN the status API showed active at t.
+func activeAt(o Observations, t time.Time) string {
+	active := ""
+	if len(o.WANs) > 0 {
+		active = o.WANs[0]
+	}
+	for _, s := range o.Switches {
+		if !s.Since.After(t) {
+			active = s.To
+		}
+	}
+	return active
 }
 
 // faultAt names the faults under way at t (or just over), "no fault" if none.
@@ -301,6 +323,9 @@ func judgeDaemon(o Observations) DaemonVerdict {
 	}
 	return d
 }
+
+// maxFailures bounds the POS failures a verdict lists.
+const maxFailures = 20
 
 // maxLostRanges bounds the lost ranges a verdict lists.
 const maxLostRanges = 8
