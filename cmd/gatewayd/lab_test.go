@@ -27,10 +27,12 @@ import (
 // labDaemon runs the real gatewayd in a lab store's gw namespace with the
 // example config (fast failback, the test's head-office key).
 type labDaemon struct {
-	l    *netlab.Lab
-	sock string
-	http http.Client
-	key  ed25519.PrivateKey
+	l       *netlab.Lab
+	sock    string
+	http    http.Client
+	key     ed25519.PrivateKey
+	cfgPath string
+	cfg     string // the config file it started with
 }
 
 func startLabDaemon(t *testing.T) *labDaemon {
@@ -44,6 +46,7 @@ func startLabDaemon(t *testing.T) *labDaemon {
 		"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
 		"failback_after: 30s", "failback_after: 2s",
 		"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", base64.StdEncoding.EncodeToString(pub),
+		"confirm_window: 120s", "confirm_window: 20s",
 	).Replace(string(config.Example))
 	cfgPath := filepath.Join(dir, "gatewayd.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
@@ -70,7 +73,7 @@ func startLabDaemon(t *testing.T) *labDaemon {
 		}
 	})
 	sock := filepath.Join(dir, "gw.sock")
-	d := &labDaemon{l: l, sock: sock, key: key, http: http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	d := &labDaemon{l: l, sock: sock, key: key, cfgPath: cfgPath, cfg: cfg, http: http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}}
@@ -154,14 +157,7 @@ func TestLabWANActions(t *testing.T) {
 	// Head office, through the lab's broker in the cloud.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	fl, err := fleet.Connect(ctx, fleet.Options{Broker: "tcp://198.51.100.10:1883",
-		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return d.l.Dial(ctx, netlab.Cloud, network, addr)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fl.Close()
+	fl := d.headOffice(t, ctx)
 	send := func(args string) {
 		t.Helper()
 		r, err := fl.Send(ctx, d.key, "store-0042", "failover", json.RawMessage(args), time.Minute)
@@ -176,6 +172,49 @@ func TestLabWANActions(t *testing.T) {
 	r, err := fl.Send(ctx, d.key, "store-0042", "wan-test", json.RawMessage(`{"wan": "wan9"}`), time.Minute)
 	if err != nil || r.OK || !strings.Contains(r.Error, `no WAN named "wan9"`) {
 		t.Errorf("wan-test of an unknown WAN: %+v %v", r, err)
+	}
+}
+
+// headOffice connects to the lab's broker from the cloud namespace.
+func (d *labDaemon) headOffice(t *testing.T, ctx context.Context) *fleet.Fleet {
+	t.Helper()
+	fl, err := fleet.Connect(ctx, fleet.Options{Broker: "tcp://198.51.100.10:1883",
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return d.l.Dial(ctx, netlab.Cloud, network, addr)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fl.Close)
+	return fl
+}
+
+// TestLabConfigPushThatCutsTheUplinkRollsBack pushes a config that cuts
+// the store off head office (a wrong broker port, as a typo would): the
+// broker never confirms it, the daemon puts the previous config back by
+// itself within the window, and head office hears "rolled-back" once the
+// link is back.
+func TestLabConfigPushThatCutsTheUplinkRollsBack(t *testing.T) {
+	d := startLabDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	fl := d.headOffice(t, ctx)
+	bad := strings.NewReplacer(
+		"version: 1", "version: 2",
+		"broker: tcp://198.51.100.10:1883", "broker: tcp://198.51.100.10:1884",
+	).Replace(d.cfg)
+	if !strings.Contains(bad, ":1884") {
+		t.Fatal("test config edit failed")
+	}
+	res := fl.PushConfig(ctx, d.key, []string{"store-0042"}, func(site string) (string, error) {
+		return fleet.SiteYAML([]byte(bad), site)
+	})["store-0042"]
+	if res.State != "rolled-back" || res.Running != 1 || !strings.Contains(res.Reason, "not reached within 20s") {
+		t.Errorf("report: %+v", res)
+	}
+	d.waitActive(t, "wan1") // the old routes are back
+	if c, err := config.Load(d.cfgPath); err != nil || c.Version != 1 {
+		t.Errorf("config on disk after rollback: %v", err)
 	}
 }
 
