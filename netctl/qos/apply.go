@@ -45,6 +45,10 @@ type applier struct {
 	leaf string
 	// groups remembers each filter group's priority and content.
 	groups map[string]appliedGroup
+	// applied remembers each class and leaf as last written, so a pass
+	// that changes nothing writes nothing; repair clears it to rewrite
+	// everything (drift repair).
+	applied map[string]string
 }
 
 type appliedGroup struct {
@@ -53,7 +57,7 @@ type appliedGroup struct {
 }
 
 func newApplier(tc TC, log *slog.Logger) *applier {
-	return &applier{tc: tc, log: log, groups: map[string]appliedGroup{}}
+	return &applier{tc: tc, log: log, groups: map[string]appliedGroup{}, applied: map[string]string{}}
 }
 
 // apply installs d. Every step is a replace, so it also repairs drift.
@@ -79,21 +83,32 @@ func (a *applier) side(s Side) error {
 	if err := a.tc.ReplaceQdisc(s.Root); err != nil {
 		return fmt.Errorf("root qdisc: %w", err)
 	}
-	want := map[uint32]bool{}
-	for _, c := range s.Classes {
-		want[c.ID] = true
-		if err := a.tc.ReplaceClass(c); err != nil {
-			return fmt.Errorf("class %s: %w", fmtHandle(c.ID), err)
-		}
-	}
 	have, err := a.tc.Classes(s.Dev)
 	if err != nil {
 		return fmt.Errorf("list classes: %w", err)
+	}
+	want := map[uint32]bool{}
+	for _, c := range s.Classes {
+		want[c.ID] = true
+		k := c.Dev + " class " + fmtHandle(c.ID)
+		if a.applied[k] == c.String() && slices.Contains(have, c.ID) {
+			continue
+		}
+		// A class (re)written gets its leaf written too: a new class
+		// starts with the kernel's default leaf.
+		delete(a.applied, c.Dev+" leaf "+fmtHandle(c.ID))
+		if err := a.tc.ReplaceClass(c); err != nil {
+			delete(a.applied, k)
+			return fmt.Errorf("class %s: %w", fmtHandle(c.ID), err)
+		}
+		a.applied[k] = c.String()
 	}
 	// Children before the parent: HTB refuses to delete a class with children.
 	slices.SortFunc(have, func(x, y uint32) int { return int(y&0xFFFF) - int(x&0xFFFF) })
 	for _, id := range have {
 		if !want[id] {
+			delete(a.applied, s.Dev+" class "+fmtHandle(id))
+			delete(a.applied, s.Dev+" leaf "+fmtHandle(id))
 			if err := a.tc.DeleteClass(s.Dev, id); err != nil {
 				return fmt.Errorf("delete stale class %s: %w", fmtHandle(id), err)
 			}
@@ -111,9 +126,16 @@ func (a *applier) side(s Side) error {
 // has by trying them in order; the fallback is logged once.
 func (a *applier) leafQdisc(l Leaf) error {
 	if a.leaf != "" {
-		if err := a.tc.ReplaceQdisc(l.qdisc(a.leaf)); err != nil {
+		q := l.qdisc(a.leaf)
+		k := l.Dev + " leaf " + fmtHandle(l.Class)
+		if a.applied[k] == q.String() {
+			return nil
+		}
+		if err := a.tc.ReplaceQdisc(q); err != nil {
+			delete(a.applied, k)
 			return fmt.Errorf("leaf %s on %s: %w", a.leaf, fmtHandle(l.Class), err)
 		}
+		a.applied[k] = q.String()
 		return nil
 	}
 	var missing []string
@@ -127,6 +149,7 @@ func (a *applier) leafQdisc(l Leaf) error {
 			return fmt.Errorf("leaf %s on %s: %w", kind, fmtHandle(l.Class), err)
 		}
 		a.leaf = kind
+		a.applied[l.Dev+" leaf "+fmtHandle(l.Class)] = l.qdisc(kind).String()
 		if len(missing) > 0 {
 			a.log.Warn("qos: kernel lacks "+strings.Join(missing, " and ")+"; leaf queues fall back to a short tbf queue (10 ms or 20 frames per class), which bounds delay but does not isolate flows within a class",
 				"leaf", kind)
@@ -221,14 +244,23 @@ func (a *applier) remove(wanDev, ifb string) error {
 	return errors.Join(errs...)
 }
 
-// forget drops the remembered filter groups of dev.
+// forget drops what is remembered of dev.
 func (a *applier) forget(dev string) {
 	for key := range a.groups {
 		if strings.HasPrefix(key, dev+"/") {
 			delete(a.groups, key)
 		}
 	}
+	for key := range a.applied {
+		if strings.HasPrefix(key, dev+" ") {
+			delete(a.applied, key)
+		}
+	}
 }
+
+// repair makes the next apply rewrite every class and leaf, putting back
+// what someone changed behind our back.
+func (a *applier) repair() { clear(a.applied) }
 
 // NFT is the nftables backend for the classification table.
 type NFT interface {

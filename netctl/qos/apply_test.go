@@ -68,12 +68,13 @@ func TestApplyLeafSelection(t *testing.T) {
 	}
 }
 
-// TestApplyIdempotentAndMakeBeforeBreak: a repeat apply adds no filters;
+// TestApplyIdempotentAndMakeBeforeBreak: a repeat apply writes nothing,
+// a class lost to drift is put back;
 // a changed payment set is added at the spare priority before the old one
 // goes; a removed class is deleted.
 func TestApplyIdempotentAndMakeBeforeBreak(t *testing.T) {
 	cfg := testConfig()
-	f := newFakeTC()
+	f := newFakeTC(LeafFqCodel, LeafCake)
 	a := newApplier(f, slog.New(slog.DiscardHandler))
 	p1 := []netip.Addr{netip.MustParseAddr("192.0.2.1")}
 	if err := a.apply(Plan(cfg, cfg.WANs[0], "ifb9", p1)); err != nil {
@@ -87,8 +88,24 @@ func TestApplyIdempotentAndMakeBeforeBreak(t *testing.T) {
 	if err := a.apply(Plan(cfg, cfg.WANs[0], "ifb9", p1)); err != nil {
 		t.Fatal(err)
 	}
-	if again := f.take(); has(again, "tc filter") || has(again, " del ") {
-		t.Errorf("repeat apply touched filters:\n%s", strings.Join(again, "\n"))
+	if again := f.take(); has(again, "tc filter") || has(again, " del ") || has(again, "tc class") || has(again, "handle 10: tbf") {
+		t.Errorf("repeat apply rewrote something:\n%s", strings.Join(again, "\n"))
+	}
+	// Drift: a class deleted behind our back comes back with its leaf.
+	f.classes["wan1"] = slices.DeleteFunc(f.classes["wan1"], func(id uint32) bool { return id == mkHandle(1, 0x20) })
+	if err := a.apply(Plan(cfg, cfg.WANs[0], "ifb9", p1)); err != nil {
+		t.Fatal(err)
+	}
+	if ops := f.take(); count(ops, "tc class replace") != 1 || !has(ops, "classid 1:20") || !has(ops, "dev wan1 parent 1:20 handle 20: tbf") {
+		t.Errorf("drift repair:\n%s", strings.Join(ops, "\n"))
+	}
+	// repair rewrites everything.
+	a.repair()
+	if err := a.apply(Plan(cfg, cfg.WANs[0], "ifb9", p1)); err != nil {
+		t.Fatal(err)
+	}
+	if ops := f.take(); count(ops, "tc class replace") != 12 {
+		t.Errorf("repair pass wrote %d classes, want 12", count(ops, "tc class replace"))
 	}
 
 	p2 := append(p1, netip.MustParseAddr("192.0.2.2"))

@@ -238,6 +238,9 @@ func (q *QoS) installLocked(wan WAN) error {
 	}
 	defer done()
 	q.app.tc = tc
+	if q.passes%10 == 0 {
+		q.app.repair()
+	}
 	if err := q.app.apply(d); err != nil {
 		return fmt.Errorf("qos: wan %s: %w", wan.Name, err)
 	}
