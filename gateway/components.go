@@ -44,6 +44,7 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 		},
 	}
 	webSock, webLAN := web.New(cfg.Web, deps)
+	g.bundle = webSock.Bundle
 	tp := &telemetryPart{g: g}
 	tp.cfg.Store(cfg)
 	g.telemetry = tp
@@ -110,6 +111,19 @@ func (g *Gateway) commandHandlers() map[string]remote.Handler {
 			return map[string]string{"pong": g.Config().Site, "version": version.Version, "boot_id": g.bootID}, nil
 		},
 		"status": func(context.Context, json.RawMessage) (any, error) { return g.Snapshot(), nil },
+		"diag": func(ctx context.Context, args json.RawMessage) (any, error) {
+			var a struct {
+				CaptureSeconds int `json:"capture_seconds"`
+			}
+			if err := remote.DecodeArgs(args, &a); err != nil {
+				return nil, err
+			}
+			name, data, err := g.bundle(ctx, a.CaptureSeconds)
+			if err != nil {
+				return nil, err
+			}
+			return remote.Chunked{Name: name, Data: data}, nil
+		},
 		"wan-test": func(ctx context.Context, args json.RawMessage) (any, error) {
 			var a struct {
 				WAN string `json:"wan"`

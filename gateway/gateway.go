@@ -69,6 +69,8 @@ type Gateway struct {
 	reloadMu sync.Mutex
 	// rebootFile is where Reboot asks systemd (tests replace it).
 	rebootFile string
+	// bundle makes the diagnostics bundle (gateway/web).
+	bundle func(ctx context.Context, captureSecs int) (string, []byte, error)
 	// firmware installs updates and marks a good boot (RAUC).
 	firmware firmware.Manager
 	updater  *firmware.Updater

@@ -224,6 +224,28 @@ func TestRemoteEndToEnd(t *testing.T) {
 		}) {
 			t.Errorf("no firmware.update_failed event:\n%s", ho.dump("/event"))
 		}
+		// The diagnostics bundle arrives in checked chunks.
+		ho.command("d1", "diag", `{"capture_seconds": 0}`, time.Now().Add(time.Minute))
+		var asm remote.Assembler
+		var bundle []byte
+		if !ho.sub.WaitFor(30*time.Second, func(ms []mqtttest.Message) bool {
+			asm = remote.Assembler{}
+			for _, m := range ms {
+				var c remote.Chunk
+				if m.Topic == root+"/cmd/diag/resp" && json.Unmarshal(m.Payload, &c) == nil && c.ID == "d1" && c.Parts > 0 {
+					if b, done, err := asm.Add(c); err == nil && done {
+						bundle = b
+						return true
+					}
+				}
+			}
+			return false
+		}) {
+			t.Fatalf("no diag bundle:\n%.2000s", ho.dump("cmd/diag/resp"))
+		}
+		if len(bundle) < 100 || bundle[0] != 0x1f || bundle[1] != 0x8b {
+			t.Errorf("diag bundle is not a gzip file (%d bytes)", len(bundle))
+		}
 		ho.command("p2", "ping", "", time.Now().Add(time.Minute))
 		if r := ho.response("ping", "p2"); !r.OK {
 			t.Errorf("daemon unwell after bad input: %+v", r)

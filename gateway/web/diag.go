@@ -103,73 +103,11 @@ func (s *Server) diagnostics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "action", "diagnostics bundle (capture %d s)", secs)
-	now := s.deps.Now()
-	var files []bundleFile
-	add := func(name string, b []byte) { files = append(files, bundleFile{name, b}) }
-	addJSON := func(name string, v any) {
-		b, err := json.MarshalIndent(v, "", "  ")
-		if err != nil {
-			b = []byte("error: " + err.Error())
-		}
-		add(name, append(b, '\n'))
-	}
-	f := s.hub.current(0)
-	site := "gateway"
-	if f.st != nil {
-		addJSON("status.json", f.st)
-		site = f.st.Site
-	} else {
-		add("status.txt", []byte(fmt.Sprintf("status unavailable: %v\n", f.err)))
-	}
-	addJSON("snapshot.json", s.deps.Snapshot())
-	addJSON("history.json", s.hub.history())
-	if s.deps.Config != nil {
-		if b, err := RedactConfig(s.deps.Config()); err == nil {
-			add("config.yaml", b)
-		} else {
-			add("config.txt", []byte(err.Error()+"\n"))
-		}
-	}
-	if s.deps.Events != nil {
-		addJSON("events.json", s.deps.Events(1000))
-	}
-	if s.deps.Logs != nil {
-		var lb bytes.Buffer
-		for _, l := range s.deps.Logs(1000) {
-			lb.WriteString(l.Text)
-			lb.WriteByte('\n')
-		}
-		add("logs.txt", lb.Bytes())
-	}
-	note := "no LAN capture was asked for"
-	if secs > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(secs)*time.Second+5*time.Second)
-		buf := &capBuffer{cap: maxCaptureBytes}
-		err := s.deps.Actions.Capture(ctx, buf, time.Duration(secs)*time.Second)
-		cancel()
-		switch {
-		case err == nil || errors.Is(err, errCaptureFull):
-			add("lan.pcap", buf.Bytes())
-			note = fmt.Sprintf("lan.pcap: %d s of LAN traffic, %d bytes", secs, buf.Len())
-			if err != nil {
-				note += " (stopped at the size cap)"
-			}
-		default:
-			note = "no LAN capture: " + err.Error()
-		}
-	}
-	readme := fmt.Sprintf("branchgw diagnostics bundle\nsite: %s\nmade: %s\n%s\n\n"+
-		"status.json    the status page's state with alarms and verdict\n"+
-		"snapshot.json  every component's raw state\nhistory.json   WAN RTT/loss, last hour\n"+
-		"config.yaml    the config in force, secrets redacted\nevents.json    recent events (alarms, actions)\n"+
-		"logs.txt       recent daemon log lines\n", site, now.UTC().Format(time.RFC3339), note)
-	files = append([]bundleFile{{"README.txt", []byte(readme)}}, files...)
-	b, err := tarGzip(files, now)
+	name, b, err := s.bundle(r.Context(), secs)
 	if err != nil {
 		apiError(w, http.StatusInternalServerError, "making the bundle: "+err.Error())
 		return
 	}
-	name := fmt.Sprintf("branchgw-%s-%s.tar.gz", safeName(site), now.UTC().Format("20060102-150405"))
 	w.Header().Set("Content-Type", "application/gzip")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	w.Header().Set("Cache-Control", "no-store")
@@ -211,4 +149,90 @@ func safeName(s string) string {
 		}
 		return '_'
 	}, s)
+}
+
+// Bundle makes the diagnostics bundle (as the page's button does) for
+// another channel, head office's diag command: redacted config, state,
+// history, events, logs and, with captureSecs > 0, a LAN capture. Only one
+// bundle is made at a time.
+func (s *Server) Bundle(ctx context.Context, captureSecs int) (name string, data []byte, err error) {
+	if captureSecs < 0 || captureSecs > maxCapture {
+		return "", nil, fmt.Errorf("capture_seconds=%d: want 0 to %d", captureSecs, maxCapture)
+	}
+	select {
+	case s.hub.diag <- struct{}{}:
+		defer func() { <-s.hub.diag }()
+	default:
+		return "", nil, errors.New("a diagnostics bundle is already being made; wait for it")
+	}
+	return s.bundle(ctx, captureSecs)
+}
+
+func (s *Server) bundle(ctx context.Context, secs int) (string, []byte, error) {
+	now := s.deps.Now()
+	var files []bundleFile
+	add := func(name string, b []byte) { files = append(files, bundleFile{name, b}) }
+	addJSON := func(name string, v any) {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			b = []byte("error: " + err.Error())
+		}
+		add(name, append(b, '\n'))
+	}
+	f := s.hub.current(0)
+	site := "gateway"
+	if f.st != nil {
+		addJSON("status.json", f.st)
+		site = f.st.Site
+	} else {
+		add("status.txt", []byte(fmt.Sprintf("status unavailable: %v\n", f.err)))
+	}
+	addJSON("snapshot.json", s.deps.Snapshot())
+	addJSON("history.json", s.hub.history())
+	if s.deps.Config != nil {
+		if b, err := RedactConfig(s.deps.Config()); err == nil {
+			add("config.yaml", b)
+		} else {
+			add("config.txt", []byte(err.Error()+"\n"))
+		}
+	}
+	if s.deps.Events != nil {
+		addJSON("events.json", s.deps.Events(1000))
+	}
+	if s.deps.Logs != nil {
+		var lb bytes.Buffer
+		for _, l := range s.deps.Logs(1000) {
+			lb.WriteString(l.Text)
+			lb.WriteByte('\n')
+		}
+		add("logs.txt", lb.Bytes())
+	}
+	note := "no LAN capture was asked for"
+	if secs > 0 {
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+5*time.Second)
+		buf := &capBuffer{cap: maxCaptureBytes}
+		err := s.deps.Actions.Capture(ctx, buf, time.Duration(secs)*time.Second)
+		cancel()
+		switch {
+		case err == nil || errors.Is(err, errCaptureFull):
+			add("lan.pcap", buf.Bytes())
+			note = fmt.Sprintf("lan.pcap: %d s of LAN traffic, %d bytes", secs, buf.Len())
+			if err != nil {
+				note += " (stopped at the size cap)"
+			}
+		default:
+			note = "no LAN capture: " + err.Error()
+		}
+	}
+	readme := fmt.Sprintf("branchgw diagnostics bundle\nsite: %s\nmade: %s\n%s\n\n"+
+		"status.json    the status page's state with alarms and verdict\n"+
+		"snapshot.json  every component's raw state\nhistory.json   WAN RTT/loss, last hour\n"+
+		"config.yaml    the config in force, secrets redacted\nevents.json    recent events (alarms, actions)\n"+
+		"logs.txt       recent daemon log lines\n", site, now.UTC().Format(time.RFC3339), note)
+	files = append([]bundleFile{{"README.txt", []byte(readme)}}, files...)
+	b, err := tarGzip(files, now)
+	if err != nil {
+		return "", nil, err
+	}
+	return fmt.Sprintf("branchgw-%s-%s.tar.gz", safeName(site), now.UTC().Format("20060102-150405")), b, nil
 }
