@@ -180,11 +180,23 @@ func TestRemoteEndToEnd(t *testing.T) {
 		}
 		ho.command("p1", "ping", "", now.Add(time.Minute)) // replayed
 		ho.command("old", "ping", "", now.Add(-time.Second))
+		ho.command("s1", "status", "", now.Add(time.Minute))
+		forged := remote.Body{ID: "f1", Site: "store-0042", Name: "reboot", Expires: now.Add(time.Minute)}
+		_, otherKey, _ := ed25519.GenerateKey(nil)
+		if p, err := remote.Sign(otherKey, forged); err == nil {
+			ho.send("cmd/reboot", false, p)
+		}
 		ho.send("cmd/ping", false, []byte(`{"body": "not base64!", "sig": 1}`))
 		ho.command("r1", "restart-component", `{"component":"web"}`, now.Add(time.Minute))
 		ho.command("r2", "restart-component", `{"component":"web","force":true}`, now.Add(time.Minute))
 		if r := ho.response("ping", "old"); r.OK || !strings.Contains(r.Error, "refused: expired") {
 			t.Errorf("expired: %+v", r)
+		}
+		if r := ho.response("status", "s1"); !r.OK || !strings.Contains(fmt.Sprint(r.Result), "store-0042") {
+			t.Errorf("status: %+v", r)
+		}
+		if r := ho.response("reboot", "f1"); r.OK || !strings.Contains(r.Error, "refused: signature does not verify") {
+			t.Errorf("forged reboot: %+v", r)
 		}
 		if r := ho.response("restart-component", "r1"); !r.OK {
 			t.Errorf("restart: %+v", r)

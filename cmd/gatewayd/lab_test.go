@@ -20,6 +20,7 @@ import (
 
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/gateway/fleet"
+	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/netctl/netlab"
 	"github.com/branchgw/branchgw/netctl/netlab/testenv"
 )
@@ -189,7 +190,8 @@ func (d *labDaemon) headOffice(t *testing.T, ctx context.Context) *fleet.Fleet {
 	return fl
 }
 
-// TestLabConfigPushThatCutsTheUplinkRollsBack pushes a config that cuts
+// TestLabConfigPushThatCutsTheUplinkRollsBack: in the lab, a valid push
+// applies, an invalid one never leaves head office, and a push that cuts
 // the store off head office (a wrong broker port, as a typo would): the
 // broker never confirms it, the daemon puts the previous config back by
 // itself within the window, and head office hears "rolled-back" once the
@@ -199,21 +201,34 @@ func TestLabConfigPushThatCutsTheUplinkRollsBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	fl := d.headOffice(t, ctx)
+	push := func(yaml string) remote.Reported {
+		t.Helper()
+		return fl.PushConfig(ctx, d.key, []string{"store-0042"}, func(site string) (string, error) {
+			return fleet.SiteYAML([]byte(yaml), site)
+		})["store-0042"]
+	}
+	// A valid change applies; an invalid one is refused and changes nothing.
+	if r := push(strings.NewReplacer("version: 1", "version: 2", "level: info", "level: debug").Replace(d.cfg)); r.State != "applied" || r.Running != 2 {
+		t.Errorf("valid push: %+v", r)
+	}
+	if r := push(strings.NewReplacer("version: 1", "version: 3", "rate_up: 20mbit", "rate_up: fast").Replace(d.cfg)); r.State != "not-delivered" ||
+		!strings.Contains(strings.Join(r.Errors, " "), `"fast": not a rate`) {
+		// SiteYAML checks the file before it leaves head office.
+		t.Errorf("invalid push: %+v", r)
+	}
 	bad := strings.NewReplacer(
-		"version: 1", "version: 2",
+		"version: 1", "version: 4",
+		"level: info", "level: debug",
 		"broker: tcp://198.51.100.10:1883", "broker: tcp://198.51.100.10:1884",
 	).Replace(d.cfg)
 	if !strings.Contains(bad, ":1884") {
 		t.Fatal("test config edit failed")
 	}
-	res := fl.PushConfig(ctx, d.key, []string{"store-0042"}, func(site string) (string, error) {
-		return fleet.SiteYAML([]byte(bad), site)
-	})["store-0042"]
-	if res.State != "rolled-back" || res.Running != 1 || !strings.Contains(res.Reason, "not reached within 20s") {
+	res := push(bad)
+	if res.State != "rolled-back" || res.Running != 2 || !strings.Contains(res.Reason, "not reached within 20s") {
 		t.Errorf("report: %+v", res)
 	}
-	d.waitActive(t, "wan1") // the old routes are back
-	if c, err := config.Load(d.cfgPath); err != nil || c.Version != 1 {
+	if c, err := config.Load(d.cfgPath); err != nil || c.Version != 2 {
 		t.Errorf("config on disk after rollback: %v", err)
 	}
 }
