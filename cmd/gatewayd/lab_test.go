@@ -13,8 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -53,26 +51,7 @@ func startLabDaemon(t *testing.T) *labDaemon {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	cmd := l.Exec(netlab.GW, gatewayd, "-config", cfgPath)
-	cmd.Stderr = &syncBuffer{b: &logs}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("gatewayd log:\n%s", cmd.Stderr.(*syncBuffer).String())
-		}
-	})
+	testenv.Start(t, l.Exec(netlab.GW, gatewayd, "-config", cfgPath))
 	sock := filepath.Join(dir, "gw.sock")
 	d := &labDaemon{l: l, sock: sock, key: key, cfgPath: cfgPath, cfg: cfg, http: http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -231,22 +210,4 @@ func TestLabConfigPushThatCutsTheUplinkRollsBack(t *testing.T) {
 	if c, err := config.Load(d.cfgPath); err != nil || c.Version != 2 {
 		t.Errorf("config on disk after rollback: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

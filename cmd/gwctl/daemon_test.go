@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,26 +45,7 @@ func TestAgainstGatewayd(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	cmd := exec.Command(unshare, "--net", bin, "-config", cfgPath)
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("gatewayd log:\n%s", logs.String())
-		}
-	})
+	testenv.Start(t, exec.Command(unshare, "--net", bin, "-config", cfgPath))
 	gw := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
 		code := run(append([]string{"-socket", sock}, args...), nil, &out, &errb)

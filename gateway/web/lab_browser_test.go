@@ -3,7 +3,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,8 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/netlab/testenv"
 )
 
 // TestLabBrowser is the whole path on real parts: gatewayd runs in the
@@ -45,30 +43,7 @@ func TestLabBrowser(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logMu sync.Mutex
-	var logs bytes.Buffer
-	cmd := l.Exec(netlab.GW, bin, "-config", cfgPath)
-	cmd.Stdout = &lockedWriter{mu: &logMu, w: &logs}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			logMu.Lock()
-			t.Logf("gatewayd log:\n%s", logs.String())
-			logMu.Unlock()
-		}
-	})
+	testenv.Start(t, l.Exec(netlab.GW, bin, "-config", cfgPath))
 
 	// Loopback → office namespace → the page on the gateway's LAN address.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -152,15 +127,4 @@ func TestLabBrowser(t *testing.T) {
 	}
 	waitJS("WAN1 back up", `[...document.querySelectorAll("#wan-cards .card")].some(c =>
 		c.textContent.startsWith("WAN1") && c.querySelector(".badge.up"))`, 60*time.Second)
-}
-
-type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
