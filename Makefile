@@ -93,6 +93,7 @@ bench-root: deps-root cross build
 	BRANCHGW_LOAD_SECONDS=60 $(GO) test -run '^$$' -bench 'Load|PageWeight' -benchtime 1x ./gateway/web
 	$(GO) test -run '^$$' -bench 'StatusBuild|StatusAPI|SSEFanout' -benchtime 2s ./gateway/web
 	$(BIN)/gwlab bench failover -n 20
+	$(GO) test -run '^$$' -bench BenchmarkPOSLatency -benchtime 1x ./netctl/qos/
 
 soak:
 	$(call as-root,soak-root)
