@@ -50,11 +50,24 @@ type POSVerdict struct {
 	// FailedDuring counts failures outside both-down by the faults under
 	// way when they started (or up to 10 s before).
 	FailedDuring map[string]int `json:"failed_during,omitempty"`
-	// Failures are the first failures outside both-down: when, which
-	// till, the error and how long it took.
-	Failures []string `json:"failures_outside_both_down,omitempty"`
+	// Failures are the failures outside both-down.
+	Failures []POSFailure `json:"failures_outside_both_down,omitempty"`
 	// FailedOn counts those failures by the WAN that was active.
 	FailedOn map[string]int `json:"failed_on,omitempty"`
+}
+
+// POSFailure is one failed transaction outside both-down.
+type POSFailure struct {
+	At     time.Duration `json:"at"`
+	Till   string        `json:"till"`
+	WAN    string        `json:"wan"`    // active when it started
+	Faults string        `json:"faults"` // under way when it started
+	Err    string        `json:"err"`
+	Took   time.Duration `json:"took"`
+}
+
+func (f POSFailure) String() string {
+	return fmt.Sprintf("%s %s on %s (%s): %s after %s", f.At.Round(100*time.Millisecond), f.Till, f.WAN, f.Faults, f.Err, ms(f.Took))
 }
 
 // FaultVerdict is one fault's detection (or, for flapping, its switches).

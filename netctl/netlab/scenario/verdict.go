@@ -151,8 +151,8 @@ func judgePOS(o Observations) POSVerdict {
 			}
 			p.FailedOn[activeAt(o, t.Start)]++
 			if len(p.Failures) < maxFailures {
-				p.Failures = append(p.Failures, fmt.Sprintf("%s %s on %s: %s after %s",
-					t.Start.Sub(o.Start).Round(100*time.Millisecond), t.Till, activeAt(o, t.Start), t.Err, ms(t.Latency)))
+				p.Failures = append(p.Failures, POSFailure{At: t.Start.Sub(o.Start), Till: t.Till,
+					WAN: activeAt(o, t.Start), Faults: faultAt(o, t.Start), Err: t.Err, Took: t.Latency})
 			}
 		}
 	}
@@ -325,7 +325,7 @@ func judgeDaemon(o Observations) DaemonVerdict {
 }
 
 // maxFailures bounds the POS failures a verdict lists.
-const maxFailures = 20
+const maxFailures = 1000
 
 // maxLostRanges bounds the lost ranges a verdict lists.
 const maxLostRanges = 8
