@@ -114,6 +114,13 @@ func (q *QoS) Run(ctx context.Context) error {
 		return errors.New("qos: already running")
 	}
 	q.running = true
+	// A daemon killed with -9 leaves its shaping behind, and replacing a
+	// leftover leaf of another kind fails with EINVAL instead of saying the
+	// kind is missing, which breaks the leaf choice: start from nothing.
+	q.touched = true
+	if err := q.removeLocked(); err != nil {
+		q.log.Warn("qos: leftovers of an earlier run not all removed", "err", err)
+	}
 	q.syncLocked()
 	q.mu.Unlock()
 

@@ -9,6 +9,15 @@ import (
 // evictChunk bounds the rows looked at per step of an eviction.
 const evictChunk = 512
 
+// gapMarker is in every gap event's payload. Gap events are never evicted:
+// they are what explains the records that were, and evicting one would turn
+// that loss into an unexplained one. They are small and one per evicted run,
+// so they cannot fill the store.
+const gapMarker = `"type":"buffer_eviction"`
+
+// notGap is the SQL condition that keeps gap events out of an eviction.
+const notGap = `instr(CAST(payload AS TEXT), '` + gapMarker + `') = 0`
+
 // gap is a run of evicted records of one stream, reported to head office.
 type gap struct {
 	stream      *streamState
@@ -32,7 +41,7 @@ func (s *Store) evict(tx *sql.Tx, p *pending, target int64, reason string) error
 		if st == nil {
 			break // nothing left to evict
 		}
-		rows, err := tx.Query(`SELECT id, length(payload) FROM records WHERE id BETWEEN ? AND ? ORDER BY id LIMIT ?`,
+		rows, err := tx.Query(`SELECT id, length(payload) FROM records WHERE id BETWEEN ? AND ? AND `+notGap+` ORDER BY id LIMIT ?`,
 			key(st.id, 0), key(st.id, maxSeq), evictChunk)
 		if err != nil {
 			return fmt.Errorf("evict %s: %w", st.name, err)
@@ -55,7 +64,7 @@ func (s *Store) evict(tx *sql.Tx, p *pending, target int64, reason string) error
 		if n == 0 {
 			break
 		}
-		if _, err := tx.Exec(`DELETE FROM records WHERE id BETWEEN ? AND ?`, first, last); err != nil {
+		if _, err := tx.Exec(`DELETE FROM records WHERE id BETWEEN ? AND ? AND `+notGap, first, last); err != nil {
 			return fmt.Errorf("evict %s: %w", st.name, err)
 		}
 		p.add(st, -n, -b)
@@ -96,7 +105,7 @@ func (s *Store) victim(tx *sql.Tx, p *pending) (*streamState, error) {
 			continue
 		}
 		var ts int64
-		err := tx.QueryRow(`SELECT ts FROM records WHERE id BETWEEN ? AND ? ORDER BY id LIMIT 1`,
+		err := tx.QueryRow(`SELECT ts FROM records WHERE id BETWEEN ? AND ? AND `+notGap+` ORDER BY id LIMIT 1`,
 			key(id, 0), key(id, maxSeq)).Scan(&ts)
 		if err == sql.ErrNoRows {
 			continue
