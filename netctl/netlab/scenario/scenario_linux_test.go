@@ -95,9 +95,6 @@ func known(v *Verdict, r Row) string {
 		"under office and guest load, POS connections lose their SYNs (3 s dial timeouts) and the probes " +
 		"lose up to 60%: shaping at the configured rate does not protect POS on it, and a slow wan2 is " +
 		"marked down and failed away from"
-	const qosRestart = "issue 6 (POS QoS): after gatewayd is killed and restarted, qos applies a fq_codel " +
-		"leaf this kernel lacks (\"leaf fq_codel on 1:10: invalid argument\", every second), so every " +
-		"later reload fails and a correct config push is rejected"
 	switch {
 	case r.What == "false failovers":
 		for _, f := range v.Failover.FalseAt {
@@ -119,8 +116,6 @@ func known(v *Verdict, r Row) string {
 		if n := p.OutsideAttempted - lteFailures; lteFailures > 0 && n > 0 && float64(p.OutsideSucceeded)/float64(n) >= v.Goals.POSSuccess {
 			return lte
 		}
-	case strings.HasPrefix(r.What, string(GoodPush)) && strings.Contains(r.Measured, "qos kept the old config"):
-		return qosRestart
 	}
 	return ""
 }
