@@ -127,4 +127,11 @@ func TestLabBrowser(t *testing.T) {
 	}
 	waitJS("WAN1 back up", `[...document.querySelectorAll("#wan-cards .card")].some(c =>
 		c.textContent.startsWith("WAN1") && c.querySelector(".badge.up"))`, 60*time.Second)
+	// Still on the backup for the 30 s failback hold-down: the technician
+	// forces the failback, and the real daemon moves traffic at once.
+	waitJS("still on backup", `document.getElementById("verdict").textContent.includes("WAN2")`, 5*time.Second)
+	if _, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS(`button.force-wan[data-wan="wan1"]`))); err != nil {
+		t.Fatalf("force WAN1: %v", err)
+	}
+	waitJS("forced failback", `document.getElementById("verdict").textContent === "All good — on WAN1"`, 15*time.Second)
 }
