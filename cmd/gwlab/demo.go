@@ -76,7 +76,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		return fmt.Errorf("status page forward: %w", err)
 	}
 	defer ln.Close()
-	go forward(ctx, ln, l, netlab.Office, fmt.Sprintf("%s:80", netlab.GWLAN))
+	go l.Forward(ctx, ln, netlab.Office, fmt.Sprintf("%s:80", netlab.GWLAN))
 
 	tills := map[netlab.Node]*posStats{netlab.POS1: {}, netlab.POS2: {}}
 	var wg sync.WaitGroup
@@ -134,29 +134,6 @@ func stopGatewayd(cmd *exec.Cmd, done chan error, log *slog.Logger) {
 		log.Warn("gatewayd ignored SIGTERM for 15s, killing it", "pid", cmd.Process.Pid)
 		_ = cmd.Process.Kill()
 		<-done
-	}
-}
-
-// forward relays loopback connections to addr, dialled from inside node,
-// so a browser on this machine reaches the status page in the lab.
-func forward(ctx context.Context, ln net.Listener, l *netlab.Lab, node netlab.Node, addr string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			up, err := l.Dial(dctx, node, "tcp4", addr)
-			cancel()
-			if err != nil {
-				return
-			}
-			defer up.Close()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			_, _ = io.Copy(c, up)
-		}()
 	}
 }
 

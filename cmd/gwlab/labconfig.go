@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/branchgw/branchgw/gateway/config"
 	"gopkg.in/yaml.v3"
@@ -31,7 +30,7 @@ func labConfig(dir, prefix string, overrides map[string]string) (string, error) 
 		set[k] = v
 	}
 	for path, v := range set {
-		if err := setYAML(&doc, path, v); err != nil {
+		if err := config.Set(&doc, path, config.Scalar(v)); err != nil {
 			return "", fmt.Errorf("lab config: %s: %w", path, err)
 		}
 	}
@@ -49,37 +48,4 @@ func labConfig(dir, prefix string, overrides map[string]string) (string, error) 
 		return "", fmt.Errorf("lab config: %w", err)
 	}
 	return path, nil
-}
-
-// setYAML sets a scalar at a dotted path of mapping keys, adding the last
-// key when it is missing.
-func setYAML(doc *yaml.Node, path, value string) error {
-	n := doc
-	if n.Kind == yaml.DocumentNode {
-		n = n.Content[0]
-	}
-	keys := strings.Split(path, ".")
-	for i, k := range keys {
-		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s is not a mapping", strings.Join(keys[:i], "."))
-		}
-		var next *yaml.Node
-		for j := 0; j+1 < len(n.Content); j += 2 {
-			if n.Content[j].Value == k {
-				next = n.Content[j+1]
-				break
-			}
-		}
-		if next == nil {
-			if i < len(keys)-1 {
-				next = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-			} else {
-				next = &yaml.Node{Kind: yaml.ScalarNode}
-			}
-			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, next)
-		}
-		n = next
-	}
-	*n = yaml.Node{Kind: yaml.ScalarNode, Value: value, LineComment: n.LineComment}
-	return nil
 }

@@ -21,19 +21,8 @@ func SiteYAML(file []byte, site string) (string, error) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return "", errors.New("config file: not a YAML mapping")
 	}
-	m := doc.Content[0]
-	set := false
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == "site" {
-			m.Content[i+1].Value, m.Content[i+1].Tag, m.Content[i+1].Style = site, "!!str", 0
-			set = true
-		}
-	}
-	if !set {
-		m.Content = append([]*yaml.Node{
-			{Kind: yaml.ScalarNode, Value: "site"},
-			{Kind: yaml.ScalarNode, Value: site, Tag: "!!str"},
-		}, m.Content...)
+	if err := config.Set(&doc, "site", &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: site}); err != nil {
+		return "", err
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

@@ -5,7 +5,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -51,26 +50,7 @@ func TestLabBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				up, err := l.Dial(dctx, netlab.Office, "tcp", fmt.Sprintf("%s:80", netlab.GWLAN))
-				cancel()
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go io.Copy(up, c)
-				io.Copy(c, up)
-			}()
-		}
-	}()
+	go l.Forward(context.Background(), ln, netlab.Office, fmt.Sprintf("%s:80", netlab.GWLAN))
 	base := "http://" + ln.Addr().String()
 
 	waitJS := func(what, expr string, d time.Duration) {

@@ -4,9 +4,7 @@ package scenario
 
 import (
 	"context"
-	"io"
 	"net"
-	"time"
 
 	"github.com/branchgw/branchgw/netctl/netlab"
 )
@@ -23,26 +21,7 @@ func forward(ctx context.Context, l *netlab.Lab, node netlab.Node, addr string) 
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				up, err := l.Dial(dctx, node, "tcp4", addr)
-				cancel()
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go func() { _, _ = io.Copy(up, c); up.Close() }()
-				_, _ = io.Copy(c, up)
-			}()
-		}
-	}()
+	go l.Forward(ctx, ln, node, addr)
 	return &forwarder{ln: ln}, nil
 }
 

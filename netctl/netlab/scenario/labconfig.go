@@ -3,7 +3,6 @@ package scenario
 import (
 	"bytes"
 	"fmt"
-	"strings"
 
 	"gopkg.in/yaml.v3"
 
@@ -33,12 +32,12 @@ func gatewaydConfig(site, dir string, version int64, key string, p Params, set m
 		vals[k] = v
 	}
 	for path, v := range vals {
-		if err := setYAML(&doc, path, &yaml.Node{Kind: yaml.ScalarNode, Value: v}); err != nil {
+		if err := config.Set(&doc, path, &yaml.Node{Kind: yaml.ScalarNode, Value: v}); err != nil {
 			return nil, fmt.Errorf("scenario config: %s: %w", path, err)
 		}
 	}
 	keys := &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: key}}}
-	if err := setYAML(&doc, "remote.command_keys", keys); err != nil {
+	if err := config.Set(&doc, "remote.command_keys", keys); err != nil {
 		return nil, fmt.Errorf("scenario config: %w", err)
 	}
 	var buf bytes.Buffer
@@ -55,33 +54,5 @@ func checkConfig(b []byte, dir string) error {
 	if _, err := config.Parse(b, dir); err != nil {
 		return fmt.Errorf("scenario config does not validate: %w", err)
 	}
-	return nil
-}
-
-// setYAML puts value at a dotted path of mapping keys, adding missing keys.
-func setYAML(doc *yaml.Node, path string, value *yaml.Node) error {
-	n := doc
-	if n.Kind == yaml.DocumentNode {
-		n = n.Content[0]
-	}
-	keys := strings.Split(path, ".")
-	for i, k := range keys {
-		if n.Kind != yaml.MappingNode {
-			return fmt.Errorf("%s is not a mapping", strings.Join(keys[:i], "."))
-		}
-		var next *yaml.Node
-		for j := 0; j+1 < len(n.Content); j += 2 {
-			if n.Content[j].Value == k {
-				next = n.Content[j+1]
-				break
-			}
-		}
-		if next == nil {
-			next = &yaml.Node{Kind: yaml.MappingNode}
-			n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, next)
-		}
-		n = next
-	}
-	*n = *value
 	return nil
 }
