@@ -231,22 +231,33 @@ func (f *Fleet) wait(topic, id string) (chan []byte, func()) {
 	}
 }
 
+// command signs and publishes a command for site and returns the channel
+// its answers arrive on; done stops listening.
+func (f *Fleet) command(key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) (<-chan []byte, func(), error) {
+	body := remote.Body{ID: randomID(), Site: site, Name: name, Expires: time.Now().Add(ttl).UTC(), Args: args}
+	payload, err := remote.Sign(key, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	topic := fmt.Sprintf("%s/%s/cmd/%s", f.prefix, site, name)
+	ch, done := f.wait(topic+"/resp", body.ID)
+	if tok := f.c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		done()
+		return nil, nil, fmt.Errorf("fleet: publish %s: %v", topic, tok.Error())
+	}
+	return ch, done, nil
+}
+
 // ErrNoResponse is returned when a site did not answer in time.
 var ErrNoResponse = errors.New("no response (site offline or command lost)")
 
 // Send signs a command for site, publishes it and waits for the response.
 func (f *Fleet) Send(ctx context.Context, key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) (remote.Response, error) {
-	body := remote.Body{ID: randomID(), Site: site, Name: name, Expires: time.Now().Add(ttl).UTC(), Args: args}
-	payload, err := remote.Sign(key, body)
+	ch, done, err := f.command(key, site, name, args, ttl)
 	if err != nil {
 		return remote.Response{}, err
 	}
-	topic := fmt.Sprintf("%s/%s/cmd/%s", f.prefix, site, name)
-	ch, done := f.wait(topic+"/resp", body.ID)
 	defer done()
-	if tok := f.c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return remote.Response{}, fmt.Errorf("fleet: publish %s: %v", topic, tok.Error())
-	}
 	select {
 	case b := <-ch:
 		var r remote.Response
@@ -260,17 +271,11 @@ func (f *Fleet) Send(ctx context.Context, key ed25519.PrivateKey, site, name str
 // Fetch sends a command whose answer is a file in chunks (diag) and returns
 // the file's name and bytes, checked against the sender's SHA-256.
 func (f *Fleet) Fetch(ctx context.Context, key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) (string, []byte, error) {
-	body := remote.Body{ID: randomID(), Site: site, Name: name, Expires: time.Now().Add(ttl).UTC(), Args: args}
-	payload, err := remote.Sign(key, body)
+	ch, done, err := f.command(key, site, name, args, ttl)
 	if err != nil {
 		return "", nil, err
 	}
-	topic := fmt.Sprintf("%s/%s/cmd/%s", f.prefix, site, name)
-	ch, done := f.wait(topic+"/resp", body.ID)
 	defer done()
-	if tok := f.c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		return "", nil, fmt.Errorf("fleet: publish %s: %v", topic, tok.Error())
-	}
 	var asm remote.Assembler
 	for {
 		select {

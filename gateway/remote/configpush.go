@@ -138,11 +138,11 @@ func (p *ConfigPush) desired(payload []byte, running *config.Config) Reported {
 		return Reported{Version: cfg.Version, State: StateApplied, Running: running.Version}
 	case cfg.Version < running.Version:
 		return reject(cfg.Version, fmt.Sprintf("version: %d is not newer than the running %d", cfg.Version, running.Version))
-	case cfg.Version == p.loadState().RolledBack:
+	}
+	if st := p.loadState(); cfg.Version == st.RolledBack {
 		// The retained push again, after a reconnect: report the rollback
 		// as it happened instead of applying it again.
-		return Reported{Version: cfg.Version, State: StateRolledBack, Running: running.Version,
-			Reason: p.loadState().Reason}
+		return Reported{Version: cfg.Version, State: StateRolledBack, Running: running.Version, Reason: st.Reason}
 	}
 	if err := p.Applier.Apply(cfg); err != nil {
 		_ = p.Applier.Apply(running)

@@ -86,6 +86,16 @@ func inNS(ns netns.NsHandle, f func() error) error {
 // remote address it saw, so a client learns whether it was masqueraded.
 func serveTCP(t testing.TB, ns netns.NsHandle, addr string) {
 	t.Helper()
+	listenTCP(t, ns, addr, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		fmt.Fprintf(c, "%s\n", c.RemoteAddr())
+	})
+}
+
+// listenTCP accepts on addr in ns until the test ends and runs handle for
+// each connection, closing it afterwards.
+func listenTCP(t testing.TB, ns netns.NsHandle, addr string, handle func(net.Conn)) {
+	t.Helper()
 	var ln net.Listener
 	if err := inNS(ns, func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
 		t.Fatalf("listen tcp %s: %v", addr, err)
@@ -99,8 +109,7 @@ func serveTCP(t testing.TB, ns netns.NsHandle, addr string) {
 			}
 			go func() {
 				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-				fmt.Fprintf(c, "%s\n", c.RemoteAddr())
+				handle(c)
 			}()
 		}
 	}()

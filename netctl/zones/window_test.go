@@ -284,21 +284,5 @@ func TestNoWindowDuringReloadAndFailover(t *testing.T) {
 // serveEcho echoes every TCP connection on addr in ns.
 func serveEcho(t testing.TB, ns netns.NsHandle, addr string) {
 	t.Helper()
-	var ln net.Listener
-	if err := inNS(ns, func() (err error) { ln, err = net.Listen("tcp4", addr); return err }); err != nil {
-		t.Fatalf("listen tcp %s: %v", addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
+	listenTCP(t, ns, addr, func(c net.Conn) { _, _ = io.Copy(c, c) })
 }
