@@ -113,7 +113,7 @@ demo-root: deps-root build
 # bin/gatewayd-linux-arm64 under qemu-system-aarch64 and asks /healthz.
 SMOKE_CACHE := $(CURDIR)/.tools/image-smoke
 smoke-fetch:
-	bash buildroot/smoke/fetch.sh $(SMOKE_CACHE)
+	bash netctl/netlab/vm/fetch-kernel.sh arm64 $(SMOKE_CACHE)
 image-smoke:
 	$(call as-root,image-smoke-root)
 image-smoke-root: deps-root cross smoke-fetch

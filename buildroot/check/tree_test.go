@@ -146,7 +146,7 @@ func TestExternalDescribesTree(t *testing.T) {
 
 func TestScriptsParse(t *testing.T) {
 	scripts, _ := filepath.Glob(filepath.Join(tree, "board", "*", "*.sh"))
-	scripts = append(scripts, filepath.Join(tree, "smoke", "fetch.sh"))
+	scripts = append(scripts, filepath.Join(tree, "..", "netctl", "netlab", "vm", "fetch-kernel.sh"))
 	for _, s := range scripts {
 		st, err := os.Stat(s)
 		if err != nil {

@@ -5,6 +5,6 @@
 // initramfs, boots it with Debian's arm64 kernel under qemu-system-aarch64
 // -M virt (TCG, no KVM), and asks gatewayd's /healthz through QEMU's user
 // network forwarded to 127.0.0.1. `make image-smoke` fetches the kernel and
-// busybox with fetch.sh (Debian apt only) and runs it; nothing is downloaded
+// busybox with netctl/netlab/vm/fetch-kernel.sh (Debian apt only) and runs it; nothing is downloaded
 // at test time.
 package smoke

@@ -1,10 +1,8 @@
 package smoke
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"debug/elf"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/branchgw/branchgw/netctl/kernelreq"
 	"github.com/branchgw/branchgw/netctl/netlab/testenv"
+	"github.com/branchgw/branchgw/netctl/netlab/vm"
 )
 
 const (
@@ -29,7 +28,7 @@ const (
 	bootLimit = 4 * time.Minute
 )
 
-// cacheDir is where fetch.sh put the kernel and busybox.
+// cacheDir is where netctl/netlab/vm/fetch-kernel.sh put the kernel and busybox.
 func cacheDir() string {
 	if d := os.Getenv("BRANCHGW_SMOKE_CACHE"); d != "" {
 		return d
@@ -135,131 +134,39 @@ func qemuArgs(kernel, initrd string, port int) []string {
 	}
 }
 
-// buildInitramfs writes the smoke image and returns its size.
+// buildInitramfs writes the smoke image and returns its size: busybox,
+// init.sh, gatewayd with its libraries from the Debian cross sysroot, and
+// the modules of smokeModules, dependencies first, their order in
+// /etc/smoke-modules for init.sh.
 func buildInitramfs(out, bin, cache string) (int64, error) {
-	fs := newInitramfs()
+	fs := vm.NewInitramfs()
 	for _, d := range []string{"dev", "proc", "sys", "run", "tmp", "var/lib", "etc"} {
-		fs.dir(d)
+		fs.Dir(d)
 	}
-	if err := fs.copyFile("bin/busybox", filepath.Join(cache, "busybox"), 0o755); err != nil {
-		return 0, err
-	}
-	for _, c := range []struct{ name, src string }{{"init", "init.sh"}, {"etc/gatewayd/gatewayd.yaml", "gatewayd.yaml"}} {
-		perm := uint32(0o644)
-		if c.name == "init" {
-			perm = 0o755
-		}
-		if err := fs.copyFile(c.name, c.src, perm); err != nil {
+	for _, c := range []struct {
+		name, src string
+		perm      uint32
+	}{
+		{"bin/busybox", filepath.Join(cache, "busybox"), 0o755},
+		{"init", "init.sh", 0o755},
+		{"etc/gatewayd/gatewayd.yaml", "gatewayd.yaml", 0o644},
+		{"usr/bin/gatewayd", bin, 0o755},
+	} {
+		if err := fs.CopyFile(c.name, c.src, c.perm); err != nil {
 			return 0, err
 		}
 	}
-	if err := fs.copyFile("usr/bin/gatewayd", bin, 0o755); err != nil {
+	if err := fs.AddLibraries(bin, filepath.Join(sysroot, "lib")); err != nil {
 		return 0, err
 	}
-	if err := addLibraries(fs, bin); err != nil {
-		return 0, err
-	}
-	if err := addModules(fs, cache); err != nil {
-		return 0, err
-	}
-	fs.file("etc/passwd", 0o644, []byte("root:x:0:0:root:/:/bin/sh\n"))
-	fs.file("etc/group", 0o644, []byte("root:x:0:\n"))
-	f, err := os.Create(out)
+	mods, err := fs.AddModules(vm.ModuleTree(cache), smokeModules)
 	if err != nil {
 		return 0, err
 	}
-	w := bufio.NewWriter(f)
-	if err := fs.write(w); err != nil {
-		f.Close()
-		return 0, fmt.Errorf("write %s: %w", out, err)
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return 0, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return 0, err
-	}
-	return st.Size(), f.Close()
-}
-
-// addLibraries copies the ELF interpreter and every DT_NEEDED library of bin
-// (and theirs) from the Debian cross sysroot: gatewayd links glibc for cgo.
-func addLibraries(fs *initramfs, bin string) error {
-	f, err := elf.Open(bin)
-	if err != nil {
-		return fmt.Errorf("%s: %w", bin, err)
-	}
-	interp := ""
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			b, err := io.ReadAll(p.Open())
-			if err != nil {
-				f.Close()
-				return err
-			}
-			interp = strings.TrimRight(string(b), "\x00")
-		}
-	}
-	f.Close()
-	if interp == "" {
-		return nil // static
-	}
-	if err := fs.copyFile(interp, filepath.Join(sysroot, "lib", filepath.Base(interp)), 0o755); err != nil {
-		return err
-	}
-	todo := []string{bin}
-	seen := map[string]bool{}
-	for len(todo) > 0 {
-		path := todo[0]
-		todo = todo[1:]
-		lf, err := elf.Open(path)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		libs, err := lf.ImportedLibraries()
-		lf.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		for _, l := range libs {
-			if seen[l] {
-				continue
-			}
-			seen[l] = true
-			src := filepath.Join(sysroot, "lib", l)
-			if err := fs.copyFile("lib/"+l, src, 0o755); err != nil {
-				return err
-			}
-			todo = append(todo, src)
-		}
-	}
-	return nil
-}
-
-// addModules puts the modules of smokeModules, dependencies first, into
-// /lib/modules and their order into /etc/smoke-modules for init.sh.
-func addModules(fs *initramfs, cache string) error {
-	idx, err := moduleIndex(filepath.Join(cache, "modules"))
-	if err != nil {
-		return err
-	}
-	order, err := loadOrder(idx, smokeModules)
-	if err != nil {
-		return err
-	}
-	var list bytes.Buffer
-	for _, ko := range order {
-		name := filepath.Base(ko)
-		if err := fs.copyFile("lib/modules/"+name, ko, 0o644); err != nil {
-			return err
-		}
-		list.WriteString(name + "\n")
-	}
-	fs.file("etc/smoke-modules", 0o644, list.Bytes())
-	return nil
+	fs.File("etc/smoke-modules", 0o644, []byte(strings.Join(mods, "\n")+"\n"))
+	fs.File("etc/passwd", 0o644, []byte("root:x:0:0:root:/:/bin/sh\n"))
+	fs.File("etc/group", 0o644, []byte("root:x:0:\n"))
+	return fs.WriteFile(out)
 }
 
 func freePort(t *testing.T) int {

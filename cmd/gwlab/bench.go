@@ -27,6 +27,9 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	var n int
 	var failback, lossFor time.Duration
 	var only string
+	if len(args) > 0 && args[0] == "qos" {
+		return cmdBenchQoS(ctx, args[1:], stdout)
+	}
 	// Accept the flags after the word, too: `gwlab bench failover -n 5`.
 	if len(args) > 0 && args[0] == "failover" {
 		args = append(args[1:], "failover")
@@ -41,7 +44,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		return err
 	}
 	if fs.NArg() != 1 || fs.Arg(0) != "failover" {
-		return usagef("bench: want `gwlab bench failover`")
+		return usagef("bench: want `gwlab bench failover` or `gwlab bench qos`")
 	}
 	if n < 1 {
 		return usagef("-n %d: want at least 1", n)

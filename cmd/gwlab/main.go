@@ -12,6 +12,10 @@
 //	gwlab clean [-prefix P]                remove leftovers of crashed runs (all labs without -prefix)
 //	gwlab demo -gatewayd bin/gatewayd      the whole store with gatewayd, until Ctrl-C
 //	gwlab bench failover [-n 20]           failover figures (see bench.go)
+//	gwlab bench qos [-vm auto]             POS latency under load, QoS off and on,
+//	                                       here and in the VM (see benchqos.go)
+//	gwlab vm [-kernel DIR] -- COMMAND      run a gwlab command in a QEMU VM with
+//	                                       Debian's kernel (fq_codel, cake, netem)
 //	gwlab scenario [-short] [-json F]      a store's worst day, with a verdict
 //
 // Everything needs root. Without -prefix, commands that act on one lab use
@@ -31,9 +35,19 @@ import (
 
 	"github.com/branchgw/branchgw/netctl/netlab"
 	"github.com/branchgw/branchgw/netctl/netlab/scenario"
+	"github.com/branchgw/branchgw/netctl/netlab/vm"
 )
 
 func main() {
+	if vm.IsGuest() { // PID 1 of `gwlab vm`
+		vm.Guest(func(args []string) int {
+			if err := run(context.Background(), args, os.Stdout, os.Stderr); err != nil {
+				fmt.Fprintln(os.Stderr, "gwlab:", err)
+				return 1
+			}
+			return 0
+		})
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -62,6 +76,8 @@ const usage = `usage: gwlab COMMAND [flags]
   clean    remove leftovers of crashed runs (every lab unless -prefix)
   demo     run gatewayd in the lab until Ctrl-C (-gatewayd bin/gatewayd)
   bench    failover: measure failover (-n repetitions)
+           qos: POS latency under load, without and with QoS, here and in the VM
+  vm       run a gwlab command in a QEMU VM with Debian's kernel: gwlab vm -- bench qos
   scenario a store's worst day with a verdict (-short: 2.5 min; -json FILE)`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -88,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return scenario.Command(ctx, args, stdout, log)
 	case "bench":
 		return cmdBench(ctx, args, stdout, log)
+	case "vm":
+		return cmdVM(ctx, args, stdout)
 	case "serve":
 		return cmdServe(ctx, args, log)
 	case "help", "-h", "-help", "--help":

@@ -12,9 +12,11 @@ import (
 	"net"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // PrefixBase starts every lab prefix; Clean refuses anything else.
@@ -39,6 +41,10 @@ type Shape struct {
 	// QueueBytes is the queue depth; 0 means 200 ms worth of RateBits, so
 	// bufferbloat is as real as on a cheap modem.
 	QueueBytes uint32
+	// Delay is added one way ahead of the queue (netem under the token
+	// bucket), for a realistic round trip; needs sch_netem, which the
+	// lab's own kernel lacks and `gwlab vm`'s has.
+	Delay time.Duration
 }
 
 // ISPShape is the download and upload shaping of one ISP link.
@@ -155,7 +161,9 @@ func (l *Lab) Handle(n Node) (*netlink.Handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	nh, err := netlink.NewHandleAt(h)
+	// Route netlink only: with no family named, netlink also opens an
+	// XFRM socket, which fails where xfrm_user is not loaded (gwlab vm).
+	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlab %s: netlink in %s: %w", l.Prefix, n, err)
 	}

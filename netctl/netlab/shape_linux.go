@@ -4,6 +4,7 @@ package netlab
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -71,10 +72,48 @@ func setTBF(h *netlink.Handle, dev string, s Shape) error {
 	burst := max(uint32(rate/200), 2*1514)
 	limit = max(limit, burst)
 	q := &netlink.Tbf{QdiscAttrs: attrs, Rate: rate, Limit: limit, Buffer: netlink.Xmittime(rate, burst)}
+	child, err := delayOf(h, link)
+	if err != nil {
+		return err
+	}
+	if child > 0 && s.Delay == 0 {
+		// A netem child stays through a tbf change, and deleting it alone
+		// would leave the bucket a black hole: start over.
+		if err := h.QdiscDel(q); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
 	if err := h.QdiscReplace(q); err != nil {
 		return fmt.Errorf("tbf %d bit/s on %s: %w", s.RateBits, dev, err)
 	}
+	if s.Delay == 0 {
+		return nil
+	}
+	// netem holds the packets in flight during the delay and the queue
+	// the bucket leaves; its limit counts packets, so both are converted
+	// at full-size frames.
+	inFlight := uint64(rate) * uint64(s.Delay) / uint64(time.Second)
+	netem := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: netlink.MakeHandle(10, 0), Parent: netlink.MakeHandle(1, 1)},
+		netlink.NetemQdiscAttrs{Latency: uint32(s.Delay / time.Microsecond), Limit: uint32((uint64(limit)+inFlight)/1514 + 2)})
+	if err := h.QdiscReplace(netem); err != nil {
+		return fmt.Errorf("netem delay %v on %s (does the kernel have sch_netem?): %w", s.Delay, dev, err)
+	}
 	return nil
+}
+
+// delayOf returns the delay of the netem under dev's root bucket, 0 if none.
+func delayOf(h *netlink.Handle, link netlink.Link) (time.Duration, error) {
+	qs, err := h.QdiscList(link)
+	if err != nil {
+		return 0, err
+	}
+	for _, q := range qs {
+		if n, ok := q.(*netlink.Netem); ok && q.Attrs().Parent == netlink.MakeHandle(1, 1) {
+			// netem reports the delay in kernel ticks.
+			return time.Duration(float64(n.Latency)/netlink.TickInUsec()) * time.Microsecond, nil
+		}
+	}
+	return 0, nil
 }
 
 // readShape recovers the shaping of an attached lab from its qdiscs.
@@ -98,6 +137,9 @@ func (l *Lab) readShape(wan int) error {
 				if t, ok := q.(*netlink.Tbf); ok && q.Attrs().Parent == netlink.HANDLE_ROOT {
 					*d.out = Shape{RateBits: t.Rate * 8, QueueBytes: t.Limit}
 				}
+			}
+			if d.out.Delay, err = delayOf(h, link); err != nil {
+				return err
 			}
 		}
 		return nil

@@ -5,7 +5,6 @@ package qos_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -18,48 +17,10 @@ import (
 	"github.com/branchgw/branchgw/netctl/qos/qosbench"
 )
 
-// labShape is the lab's first line as the benchmark wants it
-// (20 Mbit/s down, 5 up, a modem's 200 ms buffer); the second is slower.
-var labShape = [2]netlab.ISPShape{
-	{Down: netlab.Shape{RateBits: 20e6}, Up: netlab.Shape{RateBits: 5e6}},
-	{Down: netlab.Shape{RateBits: 10e6}, Up: netlab.Shape{RateBits: 2e6}},
-}
+// labShape and labConfig are the benchmark's lab and QoS config.
+var labShape = qosbench.LabShape
 
-// labConfig is gatewayd's QoS for the lab: pos1 by MAC and IP, the guest
-// zone's subnet, the lab's two WANs at their ISP rates.
-func labConfig() qos.Config {
-	return qos.Config{
-		Enabled:               true,
-		MarginPercent:         10,
-		DownloadMarginPercent: 20,
-		Classes: []qos.Class{
-			{Name: qos.ClassPOS, RatePercent: 20, CeilPercent: 100},
-			{Name: qos.ClassInteractive, RatePercent: 20, CeilPercent: 100},
-			{Name: qos.ClassDefault, RatePercent: 30, CeilPercent: 100},
-			{Name: qos.ClassBulk, RatePercent: 20, CeilPercent: 90},
-			{Name: qos.ClassGuest, RatePercent: 10, CeilPercent: 50},
-		},
-		Rules: []qos.Rule{
-			{Class: qos.ClassInteractive, Proto: "udp", Ports: []qos.PortRange{{53, 53}}, DSCP: -1},
-			{Class: qos.ClassBulk, DSCP: 8},
-		},
-		WANs: []qos.WAN{
-			{Name: "wan1", Interface: netlab.WAN1If, Up: 5e6, Down: 20e6},
-			{Name: "wan2", Interface: netlab.WAN2If, Up: 2e6, Down: 10e6},
-		},
-		POSIPs:       []netip.Addr{netlab.HostAddr[netlab.POS1]},
-		POSMACs:      []net.HardwareAddr{mustMAC(netlab.HostMAC[netlab.POS1])},
-		GuestSubnets: []netip.Prefix{netip.MustParsePrefix("198.18.10.128/25")},
-	}
-}
-
-func mustMAC(s string) net.HardwareAddr {
-	m, err := net.ParseMAC(s)
-	if err != nil {
-		panic(err)
-	}
-	return m
-}
+func labConfig() qos.Config { return qosbench.LabConfig() }
 
 // runQoS starts a QoS in the lab's gateway and stops it in t.Cleanup
 // (after which nothing of it may be left: checked by the tests that care).
@@ -71,34 +32,16 @@ func runQoS(t testing.TB, l *netlab.Lab, cfg qos.Config) (*qos.QoS, func() error
 // runQoSEvery is runQoS with the QoS's pass interval.
 func runQoSEvery(t testing.TB, l *netlab.Lab, cfg qos.Config, interval time.Duration) (*qos.QoS, func() error) {
 	t.Helper()
-	ns, err := l.NS(netlab.GW)
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(testLog{t}, nil))
-	q, err := qos.New(cfg, log, qos.Options{NetNS: int(ns), Interval: interval})
+	q, stop, err := qosbench.StartLabQoS(context.Background(), l, cfg, log, interval)
 	if err != nil {
 		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- q.Run(ctx) }()
-	var stopped bool
-	var runErr error
-	stop := func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			runErr = <-done
-		}
-		return runErr
 	}
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("qos run: %v", err)
 		}
 	})
-	waitFor(t, "shaping installed", func() bool { s := q.Snapshot(); return s.Active && s.Error == "" })
 	return q, stop
 }
 

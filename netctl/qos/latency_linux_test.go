@@ -4,11 +4,11 @@ package qos_test
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/branchgw/branchgw/netctl/netlab"
-	"github.com/branchgw/branchgw/netctl/qos"
 	"github.com/branchgw/branchgw/netctl/qos/qosbench"
 )
 
@@ -51,37 +51,14 @@ func TestPOSLatencyUnderLoad(t *testing.T) {
 	}
 }
 
-// measureLatency builds a lab and runs the qosbench phases with
-// gatewayd's QoS; it returns the result and the leaf qdisc used.
+// measureLatency runs the qosbench phases on a lab with gatewayd's QoS,
+// reconfiguring it in the last phase.
 func measureLatency(t testing.TB, warmup, phase time.Duration) (qosbench.Result, string, error) {
-	l := netlab.ForTest(t, netlab.Options{ISP: labShape})
-	netlab.ServicesForTest(t, l, netlab.ServiceOptions{})
-	cfg := labConfig()
-	var q *qos.QoS
-	res, err := qosbench.Run(context.Background(), qosbench.Options{
-		Lab: l, Warmup: warmup, Phase: phase,
-		LineUp: labShape[0].Up.RateBits, LineDown: labShape[0].Down.RateBits,
-		StartQoS: func(context.Context) (func() error, error) {
-			var stop func() error
-			q, stop = runQoS(t, l, cfg)
-			return stop, q.AddPaymentIP(netlab.Payment, time.Hour)
-		},
-		// Alternate rates, margins and a class's shares: every reload
-		// rewrites classes and leaves under live traffic.
-		Reconfigure: func(i int) error {
-			c := labConfig()
-			c.MarginPercent = 10 + 5*(i%2)
-			c.Classes[3].CeilPercent = 90 - 30*(i%2)
-			c.WANs[0].Up = uint64(5e6 - 5e5*(i%3))
-			return q.Reload(c)
-		},
-		ReconfigureEvery: 100 * time.Millisecond,
+	res, err := qosbench.RunLab(context.Background(), qosbench.LabOptions{
+		Prefix: netlab.NewPrefix(), Log: slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		Warmup: warmup, Phase: phase, Reconfigure: true,
 	})
-	leaf := ""
-	if q != nil {
-		leaf = q.Snapshot().Leaf
-	}
-	return res, leaf, err
+	return res.Result, res.Leaf, err
 }
 
 // BenchmarkPOSLatency is the long form of TestPOSLatencyUnderLoad for

@@ -1,4 +1,4 @@
-package smoke
+package vm
 
 import (
 	"debug/elf"
@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// moduleIndex maps a module name (virtio_net) to its .ko file under a
+// ModuleIndex maps a module name (virtio_net) to its .ko file under a
 // kernel's lib/modules/<version> tree.
-func moduleIndex(root string) (map[string]string, error) {
+func ModuleIndex(root string) (map[string]string, error) {
 	idx := map[string]string{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -96,10 +96,10 @@ func resolveAlias(idx map[string]string, aliases *map[string]string, name string
 	return mod, ok
 }
 
-// loadOrder returns the .ko files for want and everything they depend on,
+// LoadOrder returns the .ko files for want and everything they depend on,
 // dependencies first, each once: the order insmod needs. A name that is not
 // a module is taken as built into the kernel.
-func loadOrder(idx map[string]string, want []string) ([]string, error) {
+func LoadOrder(idx map[string]string, want []string) ([]string, error) {
 	var order []string
 	var aliases map[string]string
 	seen := map[string]bool{}
@@ -140,4 +140,28 @@ func loadOrder(idx map[string]string, want []string) ([]string, error) {
 		}
 	}
 	return order, nil
+}
+
+// AddModules copies the modules of want and their dependencies from the
+// kernel's module tree into the archive's /lib/modules, flat, and returns
+// their file names in load order. A name that is no module (built in, or
+// absent from this kernel) is left out; the guest finds out when it uses it.
+func (f *Initramfs) AddModules(tree string, want []string) ([]string, error) {
+	idx, err := ModuleIndex(tree)
+	if err != nil {
+		return nil, err
+	}
+	order, err := LoadOrder(idx, want)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(order))
+	for _, ko := range order {
+		name := filepath.Base(ko)
+		if err := f.CopyFile("lib/modules/"+name, ko, 0o644); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
