@@ -18,7 +18,7 @@ GOBUILD := $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 # Debian packages the tests and the demo use; `deps` installs only missing ones.
 DEB_PACKAGES := gcc libc6-dev file systemd iproute2 nftables mosquitto mosquitto-clients \
-	qemu-user qemu-system-arm genimage dosfstools mtools fdisk e2fsprogs gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+	qemu-user qemu-system-arm qemu-system-x86 genimage dosfstools mtools fdisk e2fsprogs gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
 	gcc-arm-linux-gnueabihf libc6-dev-armhf-cross iperf3 busybox-static ieee-data tcpdump tshark chromium
 STATICCHECK_VERSION := v0.8.2
 
@@ -31,7 +31,7 @@ define as-root
 endef
 
 .PHONY: all build cross deps test bench soak lint demo clean vendor fuzz \
-	test-root demo-root deps-root bench-root soak-root image-smoke image-smoke-root smoke-fetch
+	test-root demo-root deps-root bench-root soak-root image-smoke image-smoke-root smoke-fetch vm-kernel
 
 all: build
 
@@ -70,9 +70,9 @@ lint:
 # measure timing, and two of them at once on 2 cores would skew it.
 test:
 	$(call as-root,test-root)
-test-root: deps-root lint cross smoke-fetch
+test-root: deps-root lint cross smoke-fetch vm-kernel
 	$(GO) test -count=1 -run '^$$' ./... >/dev/null
-	$(GO) test -count=1 -p 1 -timeout 25m ./...
+	BRANCHGW_VM_KERNEL=$(VM_KERNEL) $(GO) test -count=1 -p 1 -timeout 25m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 # Coverage-guided fuzzing of every packet decoder path; `make test` runs each
@@ -86,7 +86,7 @@ fuzz:
 
 bench:
 	$(call as-root,bench-root)
-bench-root: deps-root cross build
+bench-root: deps-root cross build vm-kernel
 	@ls -l $(BIN)/gatewayd-linux-* | awk '{printf "binary %-24s %6.1f MiB\n", $$9, $$5/1048576}' | sed 's|$(BIN)/||'
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./cmd/gatewayd
 	$(GO) test -run '^$$' -bench Append -benchtime 2s ./telemetry/store
@@ -96,7 +96,7 @@ bench-root: deps-root cross build
 	BRANCHGW_LOAD_SECONDS=60 $(GO) test -run '^$$' -bench 'Load|PageWeight' -benchtime 1x ./gateway/web
 	$(GO) test -run '^$$' -bench 'StatusBuild|StatusAPI|SSEFanout' -benchtime 2s ./gateway/web
 	$(BIN)/gwlab bench failover -n 20
-	$(GO) test -run '^$$' -bench BenchmarkPOSLatency -benchtime 1x ./netctl/qos/
+	$(BIN)/gwlab bench qos -vm on -kernel $(VM_KERNEL)
 
 soak:
 	$(call as-root,soak-root)
@@ -118,6 +118,13 @@ image-smoke:
 	$(call as-root,image-smoke-root)
 image-smoke-root: deps-root cross smoke-fetch
 	BRANCHGW_SMOKE_CACHE=$(SMOKE_CACHE) $(GO) test -count=1 -v -run '^TestImageSmoke$$' ./buildroot/smoke
+
+# `gwlab vm` and `gwlab bench qos` boot Debian's amd64 kernel (it has
+# fq_codel, cake and netem, which the lab's host kernel may lack): fetched
+# from apt into a cache here, never at test time.
+VM_KERNEL := $(CURDIR)/.tools/vm-kernel
+vm-kernel:
+	bash netctl/netlab/vm/fetch-kernel.sh amd64 $(VM_KERNEL)
 
 # Buildroot builds Go offline with -mod=vendor: this prepares that tree.
 vendor:

@@ -60,27 +60,3 @@ func measureLatency(t testing.TB, warmup, phase time.Duration) (qosbench.Result,
 	})
 	return res.Result, res.Leaf, err
 }
-
-// BenchmarkPOSLatency is the long form of TestPOSLatencyUnderLoad for
-// `make bench`: longer phases, the figures as metrics (ms, and bulk as %
-// of the line). One iteration is the whole measurement.
-func BenchmarkPOSLatency(b *testing.B) {
-	for b.Loop() {
-		res, leaf, err := measureLatency(b, 3*time.Second, 10*time.Second)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Logf("leaf %s\n%s", leaf, res.Table())
-		ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
-		for _, p := range []struct{ name, metric string }{
-			{qosbench.Idle, "idle"}, {qosbench.LoadedNoQoS, "noqos"}, {qosbench.LoadedQoS, "qos"}, {qosbench.Reconfig, "reconf"},
-		} {
-			ph := res.Phase(p.name)
-			b.ReportMetric(ms(ph.P50), p.metric+"-p50-ms")
-			b.ReportMetric(ms(ph.P99), p.metric+"-p99-ms")
-		}
-		qp := res.Phase(qosbench.LoadedQoS)
-		b.ReportMetric(100*qp.UpBits/float64(res.LineUp), "qos-bulk-up-%line")
-		b.ReportMetric(100*qp.DownBits/float64(res.LineDown), "qos-bulk-down-%line")
-	}
-}
