@@ -32,6 +32,10 @@ type Options struct {
 	// extra loaded phase with QoS, to show reloads do not drop POS traffic.
 	Reconfigure      func(i int) error
 	ReconfigureEvery time.Duration
+	// Shaper, when set, returns the bytes the QoS has sent up and down
+	// so far, all classes, as the shaper counts them (whole frames): how
+	// much of the shaped rate is used, next to the bulk goodput.
+	Shaper func() (up, down uint64)
 }
 
 // Phase is one measured phase.
@@ -40,6 +44,9 @@ type Phase struct {
 	Latency
 	// UpBits and DownBits are the bulk throughput in bit/s.
 	UpBits, DownBits float64
+	// ShaperUpBits and ShaperDownBits are what passed the QoS's shaper
+	// in bit/s, all classes and headers (0 without QoS).
+	ShaperUpBits, ShaperDownBits float64
 	// Reconfigs counts reconfigurations made during the phase.
 	Reconfigs int
 }
@@ -48,6 +55,9 @@ type Phase struct {
 type Result struct {
 	Phases           []Phase
 	LineUp, LineDown uint64
+	// ShapedUp and ShapedDown are the QoS's rates in bit/s, as configured
+	// for the loaded phase (0 when unknown).
+	ShapedUp, ShapedDown uint64
 }
 
 // Phase returns the phase called name.
@@ -71,21 +81,24 @@ const (
 // Table prints the phases side by side.
 func (r Result) Table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-28s %6s %5s %9s %9s %9s %13s %13s\n", "phase", "sent", "lost", "p50", "p99", "max", "bulk up", "bulk down")
+	fmt.Fprintf(&b, "%-32s %5s %4s %9s %9s %9s %12s %12s %13s\n", "phase", "sent", "lost", "p50", "p99", "max", "bulk up", "bulk down", "shaper up/dn")
 	for _, p := range r.Phases {
-		up, down := "-", "-"
+		up, down, shaper := "-", "-", "-"
 		if p.UpBits > 0 || p.DownBits > 0 {
 			up = fmt.Sprintf("%.1fM %3.0f%%", p.UpBits/1e6, 100*p.UpBits/float64(max(r.LineUp, 1)))
 			down = fmt.Sprintf("%.1fM %3.0f%%", p.DownBits/1e6, 100*p.DownBits/float64(max(r.LineDown, 1)))
+		}
+		if p.ShaperUpBits > 0 && r.ShapedUp > 0 && r.ShapedDown > 0 {
+			shaper = fmt.Sprintf("%3.0f%% / %3.0f%%", 100*p.ShaperUpBits/float64(r.ShapedUp), 100*p.ShaperDownBits/float64(r.ShapedDown))
 		}
 		name := p.Name
 		if p.Reconfigs > 0 {
 			name = fmt.Sprintf("%s (%d)", p.Name, p.Reconfigs)
 		}
-		fmt.Fprintf(&b, "%-28s %6d %5d %9s %9s %9s %13s %13s\n", name, p.Sent, p.Lost,
-			ms(p.P50), ms(p.P99), ms(p.Max), up, down)
+		fmt.Fprintf(&b, "%-32s %5d %4d %9s %9s %9s %12s %12s %13s\n", name, p.Sent, p.Lost,
+			ms(p.P50), ms(p.P99), ms(p.Max), up, down, shaper)
 	}
-	b.WriteString("(bulk: Mbit/s and share of the line rate)\n")
+	b.WriteString("(bulk: goodput in Mbit/s and share of the line rate; shaper: all classes, whole frames, share of the shaped rate)\n")
 	return b.String()
 }
 
@@ -135,6 +148,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		if bulk != nil {
 			u0, d0 = bulk.Bytes()
 		}
+		var su0, sd0 uint64
+		if o.Shaper != nil {
+			su0, sd0 = o.Shaper()
+		}
 		t0 := time.Now()
 		n := 0
 		if during != nil {
@@ -148,6 +165,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		if bulk != nil {
 			u1, d1 := bulk.Bytes()
 			p.UpBits, p.DownBits = float64(u1-u0)*8/el, float64(d1-d0)*8/el
+		}
+		if o.Shaper != nil {
+			// Counters restart with the QoS: a phase that saw them go
+			// back has no figure.
+			if su1, sd1 := o.Shaper(); su1 > su0 && sd1 > sd0 {
+				p.ShaperUpBits, p.ShaperDownBits = float64(su1-su0)*8/el, float64(sd1-sd0)*8/el
+			}
 		}
 		// Answers still on their way count: give them a second.
 		if err := sleep(time.Second); err != nil {

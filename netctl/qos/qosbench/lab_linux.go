@@ -82,9 +82,6 @@ type LabResult struct {
 	Kernel string        // uname -r
 	Leaf   string        // the leaf qdisc the QoS picked
 	RTT    time.Duration // the netem round trip added
-	// ShapedUp and ShapedDown are the QoS's rates on wan1 in bit/s, as
-	// configured for the loaded phase.
-	ShapedUp, ShapedDown uint64
 }
 
 // RunLab builds a lab with LabShape (plus RTT), starts its servers and
@@ -111,6 +108,7 @@ func RunLab(ctx context.Context, o LabOptions) (LabResult, error) {
 	}
 	defer svc.Close()
 	var q *qos.QoS
+	var shapedUp, shapedDown uint64
 	opts := Options{
 		Lab: l, Warmup: o.Warmup, Phase: o.Phase,
 		LineUp: shape[0].Up.RateBits, LineDown: shape[0].Down.RateBits,
@@ -123,8 +121,21 @@ func RunLab(ctx context.Context, o LabOptions) (LabResult, error) {
 			}
 			// The loaded phase's figures, before any reconfiguration.
 			s := q.Snapshot()
-			res.Leaf, res.ShapedUp, res.ShapedDown = s.Leaf, s.UpBits, s.DownBits
+			res.Leaf, shapedUp, shapedDown = s.Leaf, s.UpBits, s.DownBits
 			return stop, q.AddPaymentIP(netlab.Payment, time.Hour)
+		},
+		Shaper: func() (up, down uint64) {
+			if q == nil {
+				return 0, 0
+			}
+			s := q.Snapshot()
+			for _, c := range s.Upload {
+				up += c.Bytes
+			}
+			for _, c := range s.Download {
+				down += c.Bytes
+			}
+			return up, down
 		},
 	}
 	if o.Reconfigure {
@@ -140,6 +151,7 @@ func RunLab(ctx context.Context, o LabOptions) (LabResult, error) {
 		opts.ReconfigureEvery = 100 * time.Millisecond
 	}
 	res.Result, err = Run(ctx, opts)
+	res.ShapedUp, res.ShapedDown = shapedUp, shapedDown
 	return res, err
 }
 
