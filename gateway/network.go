@@ -148,6 +148,10 @@ func networkParts(cfg *config.Config, g *Gateway) ([]Part, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A reload's inspector keeps the DNS answers seen so far, so the
+		// payment set survives it (and a new payment domain's known
+		// addresses join at once).
+		in.carry = func(old, next *inspect.Inspector) { next.Learn(old.Answers()) }
 		parts = append(parts, Part{Component: in, Snapshot: func() any { return in.current().Snapshot() }})
 	}
 	return parts, nil

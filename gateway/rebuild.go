@@ -25,6 +25,10 @@ type rebuilt[T runner] struct {
 	build   func(*config.Config) (T, error)
 	restart func(name string) // asks the supervisor for a restart
 
+	// carry, when set, hands state from the component a reload replaced
+	// to its successor, between the old one's Run and the new one's.
+	carry func(old, next T)
+
 	cfg  atomic.Pointer[config.Config]
 	next atomic.Pointer[T] // built by Reload, taken by the next Run
 	cur  atomic.Pointer[T]
@@ -47,7 +51,11 @@ func (r *rebuilt[T]) Name() string { return r.name }
 
 func (r *rebuilt[T]) Run(ctx context.Context) error {
 	c := r.next.Load()
-	r.cur.Store(c)
+	// The supervisor runs one Run at a time: the old component's has
+	// returned when its successor's starts.
+	if old := r.cur.Swap(c); old != c && r.carry != nil {
+		r.carry(*old, *c)
+	}
 	return (*c).Run(ctx)
 }
 

@@ -63,3 +63,32 @@ func TestRebuiltOnlyWhenItsSectionChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestRebuiltCarriesStateToTheSuccessor: the component a reload builds
+// gets the state of the one it replaces, once, between their Runs; a
+// restart of the same component carries nothing.
+func TestRebuiltCarriesStateToTheSuccessor(t *testing.T) {
+	base := testConfig(t)
+	r, err := newRebuilt("c", base,
+		func(c *config.Config) any { return c.Log },
+		func(c *config.Config) (*builtComp, error) { return &builtComp{level: c.Log.Level}, nil },
+		func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var carried []string
+	r.carry = func(old, next *builtComp) { carried = append(carried, old.level+"->"+next.level) }
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.Run(done) // first run: nothing to carry
+	next := *base
+	next.Log.Level = "debug"
+	if err := r.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
+	r.Run(done) // the successor
+	r.Run(done) // a restart of the same one
+	if len(carried) != 1 || carried[0] != base.Log.Level+"->debug" {
+		t.Errorf("carried %v, want once from %s to debug", carried, base.Log.Level)
+	}
+}
