@@ -22,9 +22,12 @@
 // TBF fallback, which only drops when full, TCP downloads still push a
 // burst into the modem's queue now and then (the lab shows a p99 of tens
 // of milliseconds against hundreds without QoS); an AQM leaf (fq_codel,
-// cake) signals the senders early and keeps that queue empty. Everything is computed as a desired
-// state (plan.go, nftplan.go), printable as tc/nft text for table tests,
-// and applied idempotently through small interfaces (apply.go); the Linux
-// implementations use github.com/vishvananda/netlink and
-// github.com/google/nftables, never the tc or nft commands.
+// cake) signals the senders early and keeps that queue empty: `gwlab bench
+// qos` measures both, on the lab's kernel and with fq_codel in `gwlab vm`.
+//
+// Everything is computed as a desired state (plan.go, nftplan.go),
+// printable as tc/nft text for table tests, and applied idempotently
+// through small interfaces (apply.go); the Linux implementations use
+// github.com/vishvananda/netlink and github.com/google/nftables, never the
+// tc or nft commands.
 package qos
