@@ -180,8 +180,9 @@ func qosGoals(r qosbench.LabResult) []string {
 		fmt.Sprintf("goal: >= 90%% of the shaped rate used (shaper counters): download %.0f%%, upload %.0f%%: %s; bulk goodput alone %.0f%% / %.0f%%",
 			100*down, 100*up, verdict(down >= 0.9 && up >= 0.9),
 			100*withQoS.DownBits/float64(max(r.ShapedDown, 1)), 100*withQoS.UpBits/float64(max(r.ShapedUp, 1))),
-		fmt.Sprintf("goal: no POS transaction lost with QoS: %d lost steady, %d while reconfiguring %d times: %s",
-			withQoS.Lost, reconf.Lost, reconf.Reconfigs, verdict(withQoS.Lost == 0 && reconf.Lost == 0)),
+		fmt.Sprintf("goal: no POS transaction lost with QoS: %d lost steady, %d while reconfiguring %d times: %s (the modem's buffer dropped %d and %d packets; without QoS %d)",
+			withQoS.Lost, reconf.Lost, reconf.Reconfigs, verdict(withQoS.Lost == 0 && reconf.Lost == 0),
+			withQoS.ModemDrops, reconf.ModemDrops, noQoS.ModemDrops),
 	}
 }
 

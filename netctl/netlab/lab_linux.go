@@ -161,9 +161,11 @@ func (l *Lab) Handle(n Node) (*netlink.Handle, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Route netlink only: with no family named, netlink also opens an
-	// XFRM socket, which fails where xfrm_user is not loaded (gwlab vm).
-	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE)
+	// Route and netfilter (conntrack) netlink only: with no family named,
+	// netlink also opens an XFRM socket, which fails where xfrm_user is
+	// not loaded (gwlab vm). A family not opened here would be asked in
+	// the caller's namespace, not n's.
+	nh, err := netlink.NewHandleAt(h, unix.NETLINK_ROUTE, unix.NETLINK_NETFILTER)
 	if err != nil {
 		return nil, fmt.Errorf("netlab %s: netlink in %s: %w", l.Prefix, n, err)
 	}

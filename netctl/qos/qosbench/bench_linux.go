@@ -36,6 +36,10 @@ type Options struct {
 	// so far, all classes, as the shaper counts them (whole frames): how
 	// much of the shaped rate is used, next to the bulk goodput.
 	Shaper func() (up, down uint64)
+	// ModemDrops, when set, returns the packets the ISP's queues (the
+	// modem's buffer) have dropped so far: a POS loss with QoS is either
+	// there, the line overrun, or the gateway's doing.
+	ModemDrops func() uint64
 }
 
 // Phase is one measured phase.
@@ -47,6 +51,8 @@ type Phase struct {
 	// ShaperUpBits and ShaperDownBits are what passed the QoS's shaper
 	// in bit/s, all classes and headers (0 without QoS).
 	ShaperUpBits, ShaperDownBits float64
+	// ModemDrops counts the packets the modem's buffer dropped.
+	ModemDrops uint64
 	// Reconfigs counts reconfigurations made during the phase.
 	Reconfigs int
 }
@@ -148,9 +154,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		if bulk != nil {
 			u0, d0 = bulk.Bytes()
 		}
-		var su0, sd0 uint64
+		var su0, sd0, md0 uint64
 		if o.Shaper != nil {
 			su0, sd0 = o.Shaper()
+		}
+		if o.ModemDrops != nil {
+			md0 = o.ModemDrops()
 		}
 		t0 := time.Now()
 		n := 0
@@ -165,6 +174,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		if bulk != nil {
 			u1, d1 := bulk.Bytes()
 			p.UpBits, p.DownBits = float64(u1-u0)*8/el, float64(d1-d0)*8/el
+		}
+		if o.ModemDrops != nil {
+			p.ModemDrops = o.ModemDrops() - md0
 		}
 		if o.Shaper != nil {
 			// Counters restart with the QoS: a phase that saw them go

@@ -124,6 +124,7 @@ func RunLab(ctx context.Context, o LabOptions) (LabResult, error) {
 			res.Leaf, shapedUp, shapedDown = s.Leaf, s.UpBits, s.DownBits
 			return stop, q.AddPaymentIP(netlab.Payment, time.Hour)
 		},
+		ModemDrops: func() uint64 { return modemDrops(l) },
 		Shaper: func() (up, down uint64) {
 			if q == nil {
 				return 0, 0
@@ -187,6 +188,32 @@ func StartLabQoS(ctx context.Context, l *netlab.Lab, cfg qos.Config, log *slog.L
 			return nil, nil, errors.Join(fmt.Errorf("qosbench: shaping not installed after 10 s: %s", q.Snapshot().Error), stop())
 		}
 	}
+}
+
+// modemDrops sums the drops of wan1's ISP queues, both directions.
+func modemDrops(l *netlab.Lab) uint64 {
+	h, err := l.Handle(netlab.ISP1)
+	if err != nil {
+		return 0
+	}
+	defer h.Close()
+	var n uint64
+	for _, dev := range []string{netlab.ISPDownIf, netlab.ISPUpIf} {
+		link, err := h.LinkByName(dev)
+		if err != nil {
+			continue
+		}
+		qs, err := h.QdiscList(link)
+		if err != nil {
+			continue
+		}
+		for _, q := range qs {
+			if st := q.Attrs().Statistics; st != nil && st.Queue != nil {
+				n += uint64(st.Queue.Drops)
+			}
+		}
+	}
+	return n
 }
 
 func kernelRelease() string {
