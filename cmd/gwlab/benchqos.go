@@ -172,14 +172,13 @@ func qosGoals(r qosbench.LabResult) []string {
 		return "MISSED"
 	}
 	limit := idle.P99 + 10*time.Millisecond
-	down := withQoS.ShaperDownBits / float64(max(r.ShapedDown, 1))
-	up := withQoS.ShaperUpBits / float64(max(r.ShapedUp, 1))
+	sh := r.Shares(withQoS)
 	return []string{
 		fmt.Sprintf("goal: POS p99 with QoS %s <= idle p99 + 10ms (%s): %s; without QoS it was %s",
 			msf(withQoS.P99), msf(limit), verdict(withQoS.P99 <= limit), msf(noQoS.P99)),
 		fmt.Sprintf("goal: >= 90%% of the shaped rate used (shaper counters): download %.0f%%, upload %.0f%%: %s; bulk goodput alone %.0f%% / %.0f%%",
-			100*down, 100*up, verdict(down >= 0.9 && up >= 0.9),
-			100*withQoS.DownBits/float64(max(r.ShapedDown, 1)), 100*withQoS.UpBits/float64(max(r.ShapedUp, 1))),
+			100*sh.ShaperDown, 100*sh.ShaperUp, verdict(sh.ShaperDown >= 0.9 && sh.ShaperUp >= 0.9),
+			100*sh.GoodDown, 100*sh.GoodUp),
 		fmt.Sprintf("goal: no POS transaction lost with QoS: %d lost steady, %d while reconfiguring %d times: %s (the modem's buffer dropped %d and %d packets; without QoS %d)",
 			withQoS.Lost, reconf.Lost, reconf.Reconfigs, verdict(withQoS.Lost == 0 && reconf.Lost == 0),
 			withQoS.ModemDrops, reconf.ModemDrops, noQoS.ModemDrops),
@@ -203,10 +202,9 @@ func printQoSComparison(w io.Writer, runs []qosbench.LabResult) {
 	}
 	fmt.Fprintf(w, "%-28s", "shaped rate used, down / up")
 	for _, r := range runs {
-		p := r.Phase(qosbench.LoadedQoS)
+		sh := r.Shares(r.Phase(qosbench.LoadedQoS))
 		fmt.Fprintf(w, " %-40s", fmt.Sprintf("%.0f%% / %.0f%% (bulk goodput %.0f%% / %.0f%%)",
-			100*p.ShaperDownBits/float64(max(r.ShapedDown, 1)), 100*p.ShaperUpBits/float64(max(r.ShapedUp, 1)),
-			100*p.DownBits/float64(max(r.ShapedDown, 1)), 100*p.UpBits/float64(max(r.ShapedUp, 1))))
+			100*sh.ShaperDown, 100*sh.ShaperUp, 100*sh.GoodDown, 100*sh.GoodUp))
 	}
 	fmt.Fprintln(w)
 }

@@ -29,11 +29,7 @@ type vmFlags struct {
 	timeout   time.Duration
 }
 
-func (v *vmFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	IntVar(*int, string, int, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-}) {
+func (v *vmFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&v.kernel, "kernel", defaultKernelDir(), "Debian kernel cache (make vm-kernel fills it)")
 	fs.StringVar(&v.binary, "gwlab", "", "the gwlab binary to run in the VM (default: this one)")
 	fs.IntVar(&v.mem, "mem", 1024, "VM memory in MiB")

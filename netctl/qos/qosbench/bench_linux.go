@@ -84,6 +84,28 @@ const (
 	Reconfig    = "loaded, QoS, reconfiguring"
 )
 
+// Shares are a phase's throughput as fractions of the shaped rates.
+type Shares struct {
+	// ShaperDown and ShaperUp are what passed the shaper (all classes,
+	// whole frames); GoodDown and GoodUp the bulk goodput alone.
+	ShaperDown, ShaperUp, GoodDown, GoodUp float64
+}
+
+// Shares returns p's throughput against r's shaped rates (0 where a rate
+// is unknown).
+func (r Result) Shares(p Phase) Shares {
+	of := func(bits float64, rate uint64) float64 {
+		if rate == 0 {
+			return 0
+		}
+		return bits / float64(rate)
+	}
+	return Shares{
+		ShaperDown: of(p.ShaperDownBits, r.ShapedDown), ShaperUp: of(p.ShaperUpBits, r.ShapedUp),
+		GoodDown: of(p.DownBits, r.ShapedDown), GoodUp: of(p.UpBits, r.ShapedUp),
+	}
+}
+
 // Table prints the phases side by side.
 func (r Result) Table() string {
 	var b strings.Builder
@@ -95,7 +117,8 @@ func (r Result) Table() string {
 			down = fmt.Sprintf("%.1fM %3.0f%%", p.DownBits/1e6, 100*p.DownBits/float64(max(r.LineDown, 1)))
 		}
 		if p.ShaperUpBits > 0 && r.ShapedUp > 0 && r.ShapedDown > 0 {
-			shaper = fmt.Sprintf("%3.0f%% / %3.0f%%", 100*p.ShaperUpBits/float64(r.ShapedUp), 100*p.ShaperDownBits/float64(r.ShapedDown))
+			sh := r.Shares(p)
+			shaper = fmt.Sprintf("%3.0f%% / %3.0f%%", 100*sh.ShaperUp, 100*sh.ShaperDown)
 		}
 		name := p.Name
 		if p.Reconfigs > 0 {
