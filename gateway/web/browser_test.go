@@ -163,7 +163,12 @@ func TestBrowser(t *testing.T) {
 
 	// Force failback onto WAN1 with the button.
 	f.setWAN("wan1", "up", "3 of 3 targets answer", "")
+	waitJS("WAN1 up again", `document.querySelector('#wan-cards .card[data-wan="wan1"] .badge.up') !== null`)
+	// The card is updated in place, so the button found is the one pressed
+	// even while live updates arrive.
+	do("mark the button", js(`window.forceButton = document.querySelector('button.force-wan[data-wan="wan1"]')`))
 	do("force WAN1", chromedp.Click(chromedp.CSS(`button.force-wan[data-wan="wan1"]`)))
+	waitJS("same button after updates", `window.forceButton === document.querySelector('button.force-wan[data-wan="wan1"]') && window.forceButton.isConnected`)
 	waitJS("failback done", `document.getElementById("action-msg").textContent === "All traffic on wan1 for 30 min"`)
 	waitJS("back on WAN1", `document.getElementById("verdict").textContent === "All good — on WAN1"`)
 	if !slices.Contains(f.Calls(), "force wan1 30m0s") {

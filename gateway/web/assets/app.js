@@ -129,24 +129,35 @@
     });
   }
 
+  // WAN cards are built once per WAN and then updated in place, so a
+  // button being pressed survives a live update (a tap on a phone landing
+  // while the card was replaced would be lost).
+  function wanCard(w) {
+    var c = el("div", "card"), h = el("h4");
+    c.dataset.wan = w.name;
+    h.appendChild(el("span", "wan-title")); h.appendChild(el("span", "wan-badges")); c.appendChild(h);
+    c.appendChild(el("dl", "kv"));
+    var r = el("div", "act-row"), label = w.name.toUpperCase();
+    [["small ghost test-wan", "Test "], ["small force-wan", "Force "], ["small ghost auto-wan", ""]].forEach(function (b) {
+      var e = el("button", b[0], b[1] ? b[1] + label : "Automatic"); e.type = "button"; e.dataset.wan = w.name; r.appendChild(e);
+    });
+    c.appendChild(r);
+    return c;
+  }
+
   function renderWANs(s) {
-    var box = clear($("wan-cards"));
-    if (!s.wans || !s.wans.length) box.appendChild(el("p", "muted", "The WAN component is not reporting."));
-    (s.wans || []).forEach(function (w) {
-      var c = el("div", "card"), h = el("h4");
-      h.appendChild(el("span", "", w.name.toUpperCase() + (w.interface ? " (" + w.interface + ")" : "")));
-      var b = el("span"); b.appendChild(el("span", "badge " + w.state, w.state));
+    var box = $("wan-cards"), wans = s.wans || [], keep = {};
+    wans.forEach(function (w) { keep[w.name] = true; });
+    [].slice.call(box.children).forEach(function (c) { if (!c.dataset.wan || !keep[c.dataset.wan]) box.removeChild(c); });
+    if (!wans.length) box.appendChild(el("p", "muted", "The WAN component is not reporting."));
+    wans.forEach(function (w, i) {
+      var c = [].filter.call(box.children, function (e) { return e.dataset.wan === w.name; })[0] || wanCard(w);
+      if (box.children[i] !== c) box.insertBefore(c, box.children[i] || null);
+      c.querySelector(".wan-title").textContent = w.name.toUpperCase() + (w.interface ? " (" + w.interface + ")" : "");
+      var b = clear(c.querySelector(".wan-badges"));
+      b.appendChild(el("span", "badge " + w.state, w.state));
       if (w.active) { b.appendChild(document.createTextNode(" ")); b.appendChild(el("span", "badge active", "active")); }
-      h.appendChild(b); c.appendChild(h);
-      var dl = el("dl", "kv");
-      kv(dl, [["RTT", ms(w.rtt_ms)], ["Loss", (w.loss_percent || 0).toFixed(0) + " %"], ["Since", hhmm(w.since) || "–"]].concat(w.reason ? [["Why", w.reason]] : []));
-      c.appendChild(dl);
-      var r = el("div", "act-row");
-      var t = el("button", "small ghost", "Test " + w.name.toUpperCase()); t.type = "button";
-      t.dataset.wan = w.name; t.className = "small ghost test-wan"; r.appendChild(t);
-      var f = el("button", "small force-wan", "Force " + w.name.toUpperCase()); f.type = "button"; f.dataset.wan = w.name; r.appendChild(f);
-      var a = el("button", "small ghost auto-wan", "Automatic"); a.type = "button"; a.dataset.wan = w.name; r.appendChild(a);
-      c.appendChild(r); box.appendChild(c);
+      kv(c.querySelector("dl"), [["RTT", ms(w.rtt_ms)], ["Loss", (w.loss_percent || 0).toFixed(0) + " %"], ["Since", hhmm(w.since) || "–"]].concat(w.reason ? [["Why", w.reason]] : []));
     });
     var tb = clear($("wan-events").tBodies[0]);
     (s.wan_events || []).slice(0, 20).forEach(function (e) { row(tb, [hhmm(e.time), e.wan, (e.from ? e.from + " → " : "") + e.to, e.reason]); });
