@@ -9,6 +9,7 @@ import (
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/netctl/inspect"
 	"github.com/branchgw/branchgw/netctl/qos"
+	"github.com/branchgw/branchgw/netctl/wan"
 	"github.com/branchgw/branchgw/netctl/zones"
 )
 
@@ -88,11 +89,21 @@ func (qosPart) Name() string { return "qos" }
 
 // Reload hands QoS its part of the new config.
 func (q qosPart) Reload(cfg *config.Config) error {
-	qc, err := qos.FromConfig(cfg)
+	qc, err := qosConfig(cfg)
 	if err != nil {
 		return err
 	}
 	return q.QoS.Reload(qc)
+}
+
+// qosConfig is QoS's part of the config, with the flows of the WAN
+// probes, which QoS keeps in the top class.
+func qosConfig(cfg *config.Config) (qos.Config, error) {
+	qc, err := qos.FromConfig(cfg)
+	for _, f := range wan.ProbeFlows(cfg.WAN) {
+		qc.Probes = append(qc.Probes, qos.Probe(f))
+	}
+	return qc, err
 }
 
 // networkParts builds the firewall, QoS and packet inspection, wired
@@ -115,7 +126,7 @@ func networkParts(cfg *config.Config, g *Gateway) ([]Part, error) {
 		{Component: fan},
 	}
 	if cfg.QoS.Enabled {
-		qc, err := qos.FromConfig(cfg)
+		qc, err := qosConfig(cfg)
 		if err != nil {
 			return nil, err
 		}

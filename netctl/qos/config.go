@@ -42,6 +42,25 @@ type Config struct {
 	POSMACs []net.HardwareAddr
 	// GuestSubnets are mapped to the guest class.
 	GuestSubnets []netip.Prefix
+	// Probes are the WAN health probes' flows: the gateway's own packets
+	// to them and their answers ride in the pos class, so a line the store
+	// fills still answers its probes and is not judged dead.
+	Probes []Probe
+}
+
+// Probe is one probe flow: destination, IP protocol (1, 6 or 17) and
+// destination port (0 for ICMP).
+type Probe struct {
+	Addr  netip.Addr
+	Proto uint8
+	Port  uint16
+}
+
+func (p Probe) String() string {
+	if p.Port == 0 {
+		return protoName(p.Proto) + " " + p.Addr.String()
+	}
+	return fmt.Sprintf("%s %s:%d", protoName(p.Proto), p.Addr, p.Port)
 }
 
 // Class is one traffic class's share of the shaped rate.
@@ -189,6 +208,11 @@ func (q Config) Check() error {
 		}
 		if len(r.Ports) == 0 && r.DSCP < 0 {
 			errs = append(errs, fmt.Errorf("qos.rules[%d]: matches nothing: give ports or dscp", i))
+		}
+	}
+	for i, p := range q.Probes {
+		if !p.Addr.Is4() || (p.Proto != 1 && p.Proto != 6 && p.Proto != 17) || (p.Proto == 1) != (p.Port == 0) {
+			errs = append(errs, fmt.Errorf("probe flow %d: %s proto %d port %d: want IPv4, icmp without a port or tcp/udp with one", i, p.Addr, p.Proto, p.Port))
 		}
 	}
 	for i, w := range q.WANs {

@@ -13,7 +13,11 @@
 //     to an IFB device whose root is the same HTB tree at rate_down less
 //     the margin. The IFB sees packets before conntrack and NAT, so there
 //     the classes come from what the wire shows: u32 filters on the source
-//     address (the payment IP set), source ports and DSCP.
+//     address (the payment IP set), source ports and DSCP;
+//   - the WAN probes (Config.Probes) ride in pos both ways: an output
+//     chain classifies the gateway's own probes, u32 filters their
+//     answers, so a line the store fills still answers its probes and the
+//     WAN manager does not take it for a dead one.
 //
 // Each leaf is fq_codel where the kernel has it, else cake, else a short
 // TBF queue (one log line says so). The download side is shaped after the

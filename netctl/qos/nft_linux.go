@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -78,17 +79,9 @@ func (k netlinkNFT) Apply(rs Ruleset) error {
 		}
 		sets[s.set.Name] = s.set
 	}
-	policy := nftables.ChainPolicyAccept
-	ch := c.AddChain(&nftables.Chain{Name: chainName, Table: t, Type: nftables.ChainTypeFilter,
-		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityMangle, Policy: &policy})
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(rs.WANDev)},
-		&expr.Verdict{Kind: expr.VerdictReturn},
-	}})
-	for _, r := range rs.Rules {
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: ruleExprs(r, sets),
-			UserData: userdata.AppendString(nil, userdata.TypeComment, r.Comment)})
+	addChain(c, t, chainName, nftables.ChainHookForward, rs.WANDev, rs.Rules, sets)
+	if len(rs.Probes) > 0 {
+		addChain(c, t, probeChain, nftables.ChainHookOutput, rs.WANDev, rs.Probes, sets)
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: table %s: %w", rs.Table, err)
@@ -96,11 +89,28 @@ func (k netlinkNFT) Apply(rs Ruleset) error {
 	return nil
 }
 
+// addChain adds a mangle-priority chain on hook whose rules apply only to
+// packets leaving through wanDev.
+func addChain(c *nftables.Conn, t *nftables.Table, name string, hook *nftables.ChainHook, wanDev string, rules []NftRule, sets map[string]*nftables.Set) {
+	policy := nftables.ChainPolicyAccept
+	ch := c.AddChain(&nftables.Chain{Name: name, Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: hook, Priority: nftables.ChainPriorityMangle, Policy: &policy})
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(wanDev)},
+		&expr.Verdict{Kind: expr.VerdictReturn},
+	}})
+	for _, r := range rules {
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: ruleExprs(r, sets),
+			UserData: userdata.AppendString(nil, userdata.TypeComment, r.Comment)})
+	}
+}
+
 // ruleExprs builds one rule; the IPv4 matches are guarded by
 // `meta nfproto ipv4` as the inet family carries IPv6 too.
 func ruleExprs(r NftRule, sets map[string]*nftables.Set) []expr.Any {
 	var e []expr.Any
-	needIP := r.DSCP >= 0 || r.SAddr.IsValid() || r.SAddrSet != "" || r.DAddrSet != "" || r.SetDSCP >= 0
+	needIP := r.DSCP >= 0 || r.SAddr.IsValid() || r.DAddr.IsValid() || r.SAddrSet != "" || r.DAddrSet != "" || r.SetDSCP >= 0
 	if needIP {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}})
@@ -123,10 +133,18 @@ func ruleExprs(r NftRule, sets map[string]*nftables.Set) []expr.Any {
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0xfc}, Xor: []byte{0}},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(r.DSCP << 2)}})
 	}
-	if r.SAddr.IsValid() {
-		a := r.SAddr.Addr().As4()
-		m := binary.BigEndian.AppendUint32(nil, ^uint32(0)<<(32-r.SAddr.Bits()))
-		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+	// The IPv4 source address is at offset 12, the destination at 16.
+	for _, m := range []struct {
+		off uint32
+		p   netip.Prefix
+	}{{12, r.SAddr}, {16, r.DAddr}} {
+		off, p := m.off, m.p
+		if !p.IsValid() {
+			continue
+		}
+		a := p.Masked().Addr().As4()
+		m := binary.BigEndian.AppendUint32(nil, ^uint32(0)<<(32-p.Bits()))
+		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m, Xor: []byte{0, 0, 0, 0}},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: a[:]})
 	}

@@ -12,6 +12,7 @@ import (
 const (
 	DefaultTable = "branchgw_qos"
 	chainName    = "classify"
+	probeChain   = "probes"
 	setPOSIP     = "pos_ip"
 	setPOSMAC    = "pos_mac"
 	setPayment   = "payment"
@@ -21,7 +22,8 @@ const (
 // Ruleset is the whole QoS nftables table: a forward chain at mangle
 // priority that sets meta priority (the HTB class) on packets leaving
 // through the active WAN. Later rules override earlier ones, so the order
-// is: port and DSCP rules, payment set, guest subnet, POS devices.
+// is: port and DSCP rules, payment set, guest subnet, POS devices. An
+// output chain does the same for the gateway's own WAN probes.
 type Ruleset struct {
 	Table   string
 	WANDev  string
@@ -29,6 +31,8 @@ type Ruleset struct {
 	POSMACs []net.HardwareAddr
 	Payment []PaymentIP
 	Rules   []NftRule
+	// Probes are the output chain's rules (none: no output chain).
+	Probes []NftRule
 }
 
 // PaymentIP is one element of the payment set and how long it has left.
@@ -45,6 +49,7 @@ type NftRule struct {
 	DPorts  PortRange
 	DSCP    int // -1: any
 	SAddr   netip.Prefix
+	DAddr   netip.Prefix
 	// SAddrSet, DAddrSet and EtherSet name a set the source address,
 	// destination address or source MAC must be in.
 	SAddrSet, DAddrSet, EtherSet string
@@ -70,6 +75,9 @@ func (r NftRule) String() string {
 	if r.SAddr.IsValid() {
 		m = append(m, "ip saddr "+r.SAddr.String())
 	}
+	if r.DAddr.IsValid() {
+		m = append(m, "ip daddr "+r.DAddr.String())
+	}
 	if r.SAddrSet != "" {
 		m = append(m, "ip saddr @"+r.SAddrSet)
 	}
@@ -94,6 +102,8 @@ func (r NftRule) String() string {
 
 func protoName(p uint8) string {
 	switch p {
+	case 1:
+		return "icmp"
 	case 6:
 		return "tcp"
 	case 17:
@@ -119,7 +129,16 @@ func (rs Ruleset) String() string {
 	for _, r := range rs.Rules {
 		fmt.Fprintf(&b, "    %s\n", r)
 	}
-	b.WriteString("  }\n}\n")
+	b.WriteString("  }\n")
+	if len(rs.Probes) > 0 {
+		fmt.Fprintf(&b, "  chain %s { type filter hook output priority mangle; policy accept;\n", probeChain)
+		fmt.Fprintf(&b, "    oifname != %q return\n", rs.WANDev)
+		for _, r := range rs.Probes {
+			fmt.Fprintf(&b, "    %s\n", r)
+		}
+		b.WriteString("  }\n")
+	}
+	b.WriteString("}\n")
 	return b.String()
 }
 
@@ -163,6 +182,13 @@ func PlanRuleset(cfg Config, table, wanDev string, payment []PaymentIP) Ruleset 
 		// Marked EF so the ISP and the acquirer's network can prioritise
 		// it too.
 		NftRule{Comment: "pos marked EF", DSCP: -1, IfPriority: pos, SetDSCP: dscpEF})
+	for _, p := range cfg.Probes {
+		r := NftRule{Comment: "probe " + p.String(), Proto: p.Proto, DSCP: -1, DAddr: netip.PrefixFrom(p.Addr, 32), SetPriority: pos, SetDSCP: -1}
+		if p.Port != 0 {
+			r.DPorts = PortRange{p.Port, p.Port}
+		}
+		rs.Probes = append(rs.Probes, r)
+	}
 	return rs
 }
 

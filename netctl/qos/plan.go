@@ -27,11 +27,12 @@ const (
 // old ones, so no packet ever meets a half-built group.
 const (
 	groupRedirect = "redirect"
+	groupProbes   = "probes"
 	groupPayment  = "payment"
 	groupRules    = "rules"
 )
 
-var groupBase = map[string]uint16{groupRedirect: 1, groupPayment: 10, groupRules: 20}
+var groupBase = map[string]uint16{groupRedirect: 1, groupProbes: 5, groupPayment: 10, groupRules: 20}
 
 func mkHandle(maj, min uint16) uint32 { return uint32(maj)<<16 | uint32(min) }
 
@@ -292,11 +293,20 @@ func be32(b []byte) uint32 {
 }
 
 // ingressFilters classify downloads on the IFB from what the packet shows
-// before NAT: payment processors by source address, then the rules, with
-// their ports as source ports (the server's side).
+// before NAT: the probes' answers (source address, protocol and port),
+// payment processors by source address, then the rules, with their ports
+// as source ports (the server's side).
 func ingressFilters(cfg Config, dev string, payment []netip.Addr) []Filter {
 	parent := mkHandle(htbMajor, 0)
 	var fs []Filter
+	for _, p := range cfg.Probes {
+		keys := []Key{keySrc(p.Addr), keyProto(p.Proto)}
+		if p.Port != 0 {
+			keys = append(keys, keyIHL5, keyNotFrag, keySport(p.Port, 0xFFFF))
+		}
+		fs = append(fs, Filter{Dev: dev, Parent: parent, Group: groupProbes, Protocol: ethPIP,
+			Keys: keys, ClassID: mkHandle(htbMajor, classMinor(ClassPOS)), Comment: "probe " + p.String()})
+	}
 	if classIndex(cfg.Classes, ClassPOS) >= 0 {
 		for _, a := range payment {
 			fs = append(fs, Filter{Dev: dev, Parent: parent, Group: groupPayment, Protocol: ethPIP,

@@ -179,6 +179,21 @@ func TestNewRefuses(t *testing.T) {
 			c.Classes = c.Classes[1:]
 			return c
 		}, Options{}},
+		"tcp probe without a port": {func() Config {
+			c := testConfig()
+			c.Probes = append(c.Probes, Probe{Addr: netip.MustParseAddr("192.0.2.9"), Proto: 6})
+			return c
+		}, Options{}},
+		"icmp probe with a port": {func() Config {
+			c := testConfig()
+			c.Probes = append(c.Probes, Probe{Addr: netip.MustParseAddr("192.0.2.9"), Proto: 1, Port: 7})
+			return c
+		}, Options{}},
+		"ipv6 probe": {func() Config {
+			c := testConfig()
+			c.Probes = append(c.Probes, Probe{Addr: netip.MustParseAddr("2001:db8::9"), Proto: 1})
+			return c
+		}, Options{}},
 	} {
 		tc.opts.OpenTC = func() (TC, func(), error) { return nil, nil, errors.New("unused") }
 		tc.opts.NFT = &fakeNFT{}

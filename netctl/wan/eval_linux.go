@@ -82,7 +82,14 @@ func (r *runner) evaluate(cause string) {
 		r.m.opt.OnEvent(ev)
 	}
 	for i, w := range r.wans {
-		w.frugal.Store(w.cfg.Metered && !r.carrying(i))
+		if was := w.frugal.Swap(w.cfg.Metered && !r.carrying(i)); was && !w.frugal.Load() {
+			for _, t := range w.targets {
+				select {
+				case t.wake <- struct{}{}:
+				default:
+				}
+			}
+		}
 	}
 	r.publish(now)
 }
@@ -144,7 +151,8 @@ func evidence(w *wanRT) []Evidence {
 	for i, t := range w.targets {
 		mean, _ := t.w.rtt()
 		out[i] = Evidence{Target: t.cfg.Target, Type: t.cfg.Type, Verdict: t.st.String(),
-			Loss: t.w.lossPercent(), RTT: mean.Round(10 * time.Microsecond).String(), Probes: t.w.count, LastErr: t.w.lastErr}
+			Loss: t.w.lossPercent(), RTT: mean.Round(10 * time.Microsecond).String(), Probes: t.w.count, LastErr: t.w.lastErr,
+			Sent: t.sent, Lost: t.lost, Excused: t.excused}
 	}
 	return out
 }
@@ -163,6 +171,8 @@ func (r *runner) publish(now time.Time) {
 			Reason: w.reason, Carrier: w.carrier, Priority: r.pol.prio[i], Metered: w.cfg.Metered,
 			Active: i == r.active, Carrying: r.carrying(i), Weight: max(w.cfg.Weight, 1),
 			Frugal: w.frugal.Load(), Targets: evidence(w), Budget: w.budget}
+		l := w.load()
+		ws.RxBits, ws.TxBits, ws.Congested = l.RxBits, l.TxBits, l.Congested()
 		if w.link.Addr.IsValid() {
 			ws.Address = w.link.Addr.String()
 		}

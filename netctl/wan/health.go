@@ -81,6 +81,12 @@ type Evidence struct {
 	RTT     string  `json:"rtt"`
 	Probes  int     `json:"probes"`
 	LastErr string  `json:"last_error,omitempty"`
+	// Sent, Lost and Excused count since start; Excused are losses while
+	// the line was congested by the store's own traffic, which do not
+	// count against it.
+	Sent    int `json:"sent"`
+	Lost    int `json:"lost"`
+	Excused int `json:"excused"`
 }
 
 // String is the evidence as one line for logs.

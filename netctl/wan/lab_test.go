@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"testing"
 	"time"
@@ -136,13 +137,20 @@ func isState(name string, st wan.State) func(wan.Event) bool {
 func posWorks(ctx context.Context, l *netlab.Lab) error {
 	dctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
-	c, err := l.Dial(dctx, netlab.POS1, "tcp4", fmt.Sprintf("%s:%d", netlab.Server, netlab.POSPort))
+	return pay(dctx, l, netlab.POS1, netlab.Server)
+}
+
+// pay runs one echo transaction on a new TCP connection from a till to
+// the echo server at acquirer, within ctx's deadline.
+func pay(ctx context.Context, l *netlab.Lab, till netlab.Node, acquirer netip.Addr) error {
+	c, err := l.Dial(ctx, till, "tcp4", netip.AddrPortFrom(acquirer, netlab.POSPort).String())
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	dl, _ := dctx.Deadline()
-	_ = c.SetDeadline(dl)
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
 	if _, err := c.Write([]byte("txn\n")); err != nil {
 		return err
 	}

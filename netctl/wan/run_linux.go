@@ -25,6 +25,12 @@ type target struct {
 	w     *window
 	st    targetState
 	lastR time.Duration
+	// sent, lost and excused count every probe since start; excused are
+	// losses on a congested line, kept out of the window.
+	sent, lost, excused int
+	// wake cuts a frugal wait short when the WAN starts carrying traffic,
+	// so a backup line that takes over is judged by all its probes at once.
+	wake chan struct{}
 }
 
 // wanRT is a WAN's run-time state, owned by the Run goroutine (frugal is
@@ -41,6 +47,8 @@ type wanRT struct {
 	frugal  atomic.Bool
 	pinger  *lazyPinger
 	budget  Budget
+	// meter holds the interface's byte counters, read with the carrier.
+	meter meter
 }
 
 type probeResult struct {
@@ -171,7 +179,7 @@ func (r *runner) newTarget(rt *wanRT, b binder, pc config.Probe) (*target, error
 	if err != nil {
 		return nil, err
 	}
-	t := &target{cfg: pc, w: newWindow(r.m.fo.Window)}
+	t := &target{cfg: pc, w: newWindow(r.m.fo.Window), wake: make(chan struct{}, 1)}
 	switch pc.Type {
 	case "icmp":
 		if rt.pinger == nil {
@@ -260,6 +268,8 @@ func (r *runner) probeLoop(ctx context.Context, wi, ti int) {
 			case <-ctx.Done():
 				return
 			case <-time.After(d):
+			case <-t.wake:
+				next = time.Now()
 			}
 		} else {
 			next = time.Now()
@@ -267,7 +277,7 @@ func (r *runner) probeLoop(ctx context.Context, wi, ti int) {
 		if ctx.Err() != nil {
 			return
 		}
-		if frugal && ti != w.cheap {
+		if w.frugal.Load() && ti != w.cheap {
 			continue
 		}
 		inflight.Go(func() {
@@ -286,10 +296,19 @@ func (r *runner) probeLoop(ctx context.Context, wi, ti int) {
 }
 
 func (r *runner) record(res probeResult) {
-	t := r.wans[res.wan].targets[res.target]
+	w := r.wans[res.wan]
+	t := w.targets[res.target]
+	t.sent++
 	errText := ""
 	if res.err != nil {
 		errText = res.err.Error()
+		t.lost++
+		if w.load().Congested() {
+			// The line is full of the store's own traffic and still
+			// receiving: this loss is congestion, not an outage.
+			t.excused++
+			return
+		}
 	}
 	t.w.add(result{ok: res.err == nil, rtt: res.rtt}, errText)
 	if res.err == nil {
@@ -332,11 +351,20 @@ func (r *runner) pollCarrier() {
 	for _, w := range r.wans {
 		link, err := r.h.LinkByName(w.cfg.Interface)
 		carrier := err == nil && carrierOf(link.Attrs())
+		if err == nil && link.Attrs().Statistics != nil {
+			st := link.Attrs().Statistics
+			w.meter.add(counters{at: time.Now(), rx: st.RxBytes, tx: st.TxBytes})
+		} else {
+			w.meter.reset()
+		}
 		if carrier != w.carrier {
 			r.linkEvent(linkEvent{dev: w.cfg.Interface, carrier: carrier})
 		}
 	}
 }
+
+// load is what the WAN's counters say about it now.
+func (w *wanRT) load() load { return w.meter.load(uint64(w.cfg.RateUp), uint64(w.cfg.RateDown)) }
 
 func (r *runner) learnAll() {
 	for _, w := range r.wans {

@@ -48,6 +48,12 @@ type WANStatus struct {
 	RTT         time.Duration `json:"rtt"`
 	Targets     []Evidence    `json:"targets"`
 	Budget      Budget        `json:"probe_budget"`
+	// RxBits and TxBits are the interface's rates over the last second;
+	// Congested is set while they show the line full of the store's own
+	// traffic and still receiving, so probe losses do not count.
+	RxBits    float64 `json:"rx_bits"`
+	TxBits    float64 `json:"tx_bits"`
+	Congested bool    `json:"congested"`
 }
 
 // Event is one transition, for telemetry and the page's event list.

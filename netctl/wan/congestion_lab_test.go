@@ -1,0 +1,244 @@
+//go:build linux
+
+package wan_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/qos"
+	"github.com/branchgw/branchgw/netctl/qos/qosbench"
+	"github.com/branchgw/branchgw/netctl/wan"
+	"github.com/branchgw/branchgw/netctl/wan/wanlab"
+)
+
+// loadedLab is a store whose WAN manager and QoS run as in gatewayd, with
+// the QoS following the active WAN, and whose wan2 is the LTE line of
+// netlab.DefaultShapes (20/5 Mbit/s), configured at its rates.
+type loadedLab struct {
+	*labRun
+	q *qos.QoS
+}
+
+func startLoadedLab(t *testing.T) *loadedLab {
+	t.Helper()
+	wans := wanlab.LabWANs()
+	for i, s := range netlab.DefaultShapes {
+		wans[i].RateUp, wans[i].RateDown = config.Rate(s.Up.RateBits), config.Rate(s.Down.RateBits)
+	}
+	wans[1].Metered = true
+	r := startLabWith(t, wans, wanlab.LabFailover(0))
+	srv, err := qosbench.StartServers(r.l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	cfg := qosbench.LabConfig()
+	for i, s := range netlab.DefaultShapes {
+		cfg.WANs[i].Up, cfg.WANs[i].Down = s.Up.RateBits, s.Down.RateBits
+	}
+	for _, f := range wan.ProbeFlows(wans) { // as gatewayd's qosConfig does
+		cfg.Probes = append(cfg.Probes, qos.Probe(f))
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	q, stop, err := qosbench.StartLabQoS(r.ctx, r.l, cfg, log, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The acquirer, as inspection learns it from the tills' DNS answers.
+	if err := q.AddPaymentIP(netlab.Payment, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// gatewayd moves the shaping on every switch (gateway.onWANEvent);
+	// here a watcher does, within 20 ms.
+	ctx, cancel := context.WithCancel(r.ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		shaped := ""
+		for ctx.Err() == nil {
+			if a := r.m.Snapshot().Active; a != "" && a != shaped {
+				if err := q.SetActiveWAN(a); err != nil {
+					t.Errorf("qos follows %s: %v", a, err)
+				}
+				shaped = a
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		if err := stop(); err != nil {
+			t.Errorf("qos: %v", err)
+		}
+	})
+	return &loadedLab{labRun: r, q: q}
+}
+
+// onLoadedBackup pulls wan1's cable and, once the store is on wan2, fills
+// wan2; it returns the index of the failover event.
+func onLoadedBackup(t *testing.T) (*loadedLab, int) {
+	t.Helper()
+	r := startLoadedLab(t)
+	if err := r.l.Carrier(0, false); err != nil {
+		t.Fatal(err)
+	}
+	_, from := r.waitEvent(t, 0, 5*time.Second, "failover to wan2", isKind("failover", "wan2"))
+	r.saturate(t)
+	return r, from
+}
+
+// saturate fills the active line from the office (2 uploads, 2 downloads)
+// and the guest (1 and 2), as a backup upload and streaming would.
+func (r *loadedLab) saturate(t *testing.T) {
+	t.Helper()
+	b, err := qosbench.StartBulk(r.l, 2, 2, netlab.Office)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	g, err := qosbench.StartBulk(r.l, 1, 2, netlab.Guest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+}
+
+// tills has both POS terminals pay every 500 ms, each payment a new TCP
+// connection given 3 s (the scenario's POS timeout), until ctx ends.
+type tills struct {
+	ok, failed atomic.Int64
+	wg         sync.WaitGroup
+	mu         sync.Mutex
+	errs       []string // the failures, with when and which till
+}
+
+func startTills(ctx context.Context, l *netlab.Lab) *tills {
+	ts := &tills{}
+	for _, node := range []netlab.Node{netlab.POS1, netlab.POS2} {
+		ts.wg.Go(func() {
+			tick := time.NewTicker(500 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				err := pay(pctx, l, node, netlab.Payment)
+				cancel()
+				switch {
+				case ctx.Err() != nil:
+					return
+				case err != nil:
+					ts.failed.Add(1)
+					ts.mu.Lock()
+					ts.errs = append(ts.errs, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), node, err))
+					ts.mu.Unlock()
+				default:
+					ts.ok.Add(1)
+				}
+			}
+		})
+	}
+	return ts
+}
+
+// probeCounts sums a WAN's probes sent and lost since start.
+func probeCounts(s *wan.Snapshot, name string) (sent, lost int) {
+	for _, w := range s.WANs {
+		if w.Name == name {
+			for _, e := range w.Targets {
+				sent += e.Sent
+				lost += e.Lost
+			}
+		}
+	}
+	return sent, lost
+}
+
+// TestCongestedBackupLineStays is the store day's false failover: wan1 is
+// pulled, then flaps, while the office and the guest fill the LTE line
+// (wan2) that carries the store. A line full of the store's own traffic is
+// not a dead line: traffic stays on wan2, the tills keep paying, and the
+// probes, which ride in the top class, keep answering.
+func TestCongestedBackupLineStays(t *testing.T) {
+	r, from := onLoadedBackup(t)
+	time.Sleep(2 * time.Second) // the transfers reach the line's rate
+	sent0, lost0 := probeCounts(r.m.Snapshot(), "wan2")
+
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	ts := startTills(ctx, r.l)
+	flap := time.NewTicker(time.Second)
+	up := false
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-flap.C:
+			up = !up
+			if err := r.l.Carrier(0, up); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	flap.Stop()
+	ts.wg.Wait()
+	s := r.m.Snapshot()
+	sent, lost := probeCounts(s, "wan2")
+	sent, lost = sent-sent0, lost-lost0
+	for _, w := range s.WANs {
+		if w.Name == "wan2" {
+			t.Logf("wan2 under load: rx %.1f Mbit/s, tx %.1f Mbit/s, congested %v", w.RxBits/1e6, w.TxBits/1e6, w.Congested)
+		}
+	}
+	ok, failed := ts.ok.Load(), ts.failed.Load()
+	t.Logf("POS: %d paid, %d failed; wan2 probes: %d of %d lost", ok, failed, lost, sent)
+	for _, e := range ts.errs {
+		t.Logf("POS failure: %s", e)
+	}
+
+	for _, e := range r.ev.Events()[from+1:] {
+		if (e.Kind == "failover" || e.Kind == "failback") && e.From == "wan2" {
+			t.Errorf("moved away from the loaded wan2: %s %s -> %s: %s", e.Kind, e.From, e.To, e.Reason)
+		}
+	}
+	if total := ok + failed; total == 0 || float64(ok) < 0.99*float64(total) {
+		t.Errorf("POS success %d of %d, want ≥ 99 %%", ok, total)
+	}
+	if limit := config.Defaults().Failover.LossDownPercent; sent == 0 || 100*lost >= limit*sent {
+		t.Errorf("wan2 probe loss %d of %d under load, want below loss_down_percent (%d %%)", lost, sent, limit)
+	}
+}
+
+// TestCongestedBackupLineBlackHole: the congestion rule must not hide an
+// outage. wan2 carries the store, full of its traffic, with wan1 back but
+// inside its hold-down; then wan2's ISP drops everything upstream, and
+// the store moves to wan1 within the black-hole goal.
+func TestCongestedBackupLineBlackHole(t *testing.T) {
+	r, from := onLoadedBackup(t)
+	if err := r.l.Carrier(0, true); err != nil {
+		t.Fatal(err)
+	}
+	_, from = r.waitEvent(t, from, 10*time.Second, "wan1 back up", isState("wan1", wan.Up))
+	time.Sleep(2 * time.Second)
+	if a := r.m.Snapshot().Active; a != "wan2" {
+		t.Fatalf("active is %s before the black hole, want wan2 (hold-down)", a)
+	}
+	start := time.Now()
+	if err := r.l.BlackHole(1, true); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := r.waitEvent(t, from, 15*time.Second, "failover from the dead wan2", isKind("failover", "wan1"))
+	t.Logf("black hole on the loaded wan2: failover after %v (%s)", time.Since(start).Round(time.Millisecond), ev.Reason)
+}
