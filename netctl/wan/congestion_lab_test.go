@@ -83,6 +83,34 @@ func startLoadedLab(t *testing.T) *loadedLab {
 	return &loadedLab{labRun: r, q: q}
 }
 
+// queueDrops are the drops of every queue on wan2's path: the modem's
+// (isp2) both ways and each QoS class's.
+type queueDrops struct {
+	modemDown, modemUp uint64
+	up, down           map[string]uint64
+}
+
+func (r *loadedLab) drops() queueDrops {
+	d := queueDrops{up: map[string]uint64{}, down: map[string]uint64{}}
+	d.modemDown, d.modemUp = qosbench.ModemDrops(r.l, netlab.ISP2)
+	s := r.q.Snapshot()
+	for _, c := range s.Upload {
+		d.up[c.Class] = c.Drops
+	}
+	for _, c := range s.Download {
+		d.down[c.Class] = c.Drops
+	}
+	return d
+}
+
+func (d queueDrops) since(o queueDrops) string {
+	s := fmt.Sprintf("modem down %d up %d; qos", d.modemDown-o.modemDown, d.modemUp-o.modemUp)
+	for _, c := range []string{qos.ClassPOS, qos.ClassInteractive, qos.ClassDefault, qos.ClassBulk, qos.ClassGuest} {
+		s += fmt.Sprintf(" %s %d/%d", c, d.up[c]-o.up[c], d.down[c]-o.down[c])
+	}
+	return s + " (up/down)"
+}
+
 // onLoadedBackup pulls wan1's cable and, once the store is on wan2, fills
 // wan2; it returns the index of the failover event.
 func onLoadedBackup(t *testing.T) (*loadedLab, int) {
@@ -112,8 +140,9 @@ func (r *loadedLab) saturate(t *testing.T) {
 	t.Cleanup(g.Stop)
 }
 
-// tills has both POS terminals pay every 500 ms, each payment a new TCP
-// connection given 3 s (the scenario's POS timeout), until ctx ends.
+// tills has both POS terminals pay every 500 ms until the phase ends,
+// each payment a new TCP connection given its full 3 s (the scenario's POS
+// timeout), also when the phase ends meanwhile; wg waits for the last.
 type tills struct {
 	ok, failed atomic.Int64
 	wg         sync.WaitGroup
@@ -121,28 +150,22 @@ type tills struct {
 	errs       []string // the failures, with when and which till
 }
 
-func startTills(ctx context.Context, l *netlab.Lab) *tills {
+func startTills(ctx context.Context, l *netlab.Lab, end time.Time) *tills {
 	ts := &tills{}
 	for _, node := range []netlab.Node{netlab.POS1, netlab.POS2} {
 		ts.wg.Go(func() {
-			tick := time.NewTicker(500 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
+			for at := time.Now(); at.Before(end) && ctx.Err() == nil; at = at.Add(500 * time.Millisecond) {
+				time.Sleep(time.Until(at))
 				pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 				err := pay(pctx, l, node, netlab.Payment)
 				cancel()
 				switch {
 				case ctx.Err() != nil:
-					return
+					return // the test is over
 				case err != nil:
 					ts.failed.Add(1)
 					ts.mu.Lock()
-					ts.errs = append(ts.errs, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), node, err))
+					ts.errs = append(ts.errs, fmt.Sprintf("%s %s (started %s): %v", time.Now().Format("15:04:05.000"), node, at.Format("15:04:05.000"), err))
 					ts.mu.Unlock()
 				default:
 					ts.ok.Add(1)
@@ -175,10 +198,12 @@ func TestCongestedBackupLineStays(t *testing.T) {
 	r, from := onLoadedBackup(t)
 	time.Sleep(2 * time.Second) // the transfers reach the line's rate
 	sent0, lost0 := probeCounts(r.m.Snapshot(), "wan2")
+	drops0 := r.drops()
 
-	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	end := time.Now().Add(30 * time.Second)
+	ctx, cancel := context.WithDeadline(r.ctx, end)
 	defer cancel()
-	ts := startTills(ctx, r.l)
+	ts := startTills(r.ctx, r.l, end)
 	flap := time.NewTicker(time.Second)
 	up := false
 	for done := false; !done; {
@@ -202,6 +227,7 @@ func TestCongestedBackupLineStays(t *testing.T) {
 			t.Logf("wan2 under load: rx %.1f Mbit/s, tx %.1f Mbit/s, congested %v", w.RxBits/1e6, w.TxBits/1e6, w.Congested)
 		}
 	}
+	t.Logf("drops while loaded: %s", r.drops().since(drops0))
 	ok, failed := ts.ok.Load(), ts.failed.Load()
 	t.Logf("POS: %d paid, %d failed; wan2 probes: %d of %d lost", ok, failed, lost, sent)
 	for _, e := range ts.errs {

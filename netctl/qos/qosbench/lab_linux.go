@@ -124,7 +124,7 @@ func RunLab(ctx context.Context, o LabOptions) (LabResult, error) {
 			res.Leaf, shapedUp, shapedDown = s.Leaf, s.UpBits, s.DownBits
 			return stop, q.AddPaymentIP(netlab.Payment, time.Hour)
 		},
-		ModemDrops: func() uint64 { return modemDrops(l) },
+		ModemDrops: func() uint64 { d, u := ModemDrops(l, netlab.ISP1); return d + u },
 		Shaper: func() (up, down uint64) {
 			if q == nil {
 				return 0, 0
@@ -190,30 +190,33 @@ func StartLabQoS(ctx context.Context, l *netlab.Lab, cfg qos.Config, log *slog.L
 	}
 }
 
-// modemDrops sums the drops of wan1's ISP queues, both directions.
-func modemDrops(l *netlab.Lab) uint64 {
-	h, err := l.Handle(netlab.ISP1)
+// ModemDrops returns the drops of an ISP's queues (netlab.ISP1 or ISP2):
+// down is the modem's queue towards the store, up the one towards the
+// core.
+func ModemDrops(l *netlab.Lab, isp netlab.Node) (down, up uint64) {
+	h, err := l.Handle(isp)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer h.Close()
-	var n uint64
-	for _, dev := range []string{netlab.ISPDownIf, netlab.ISPUpIf} {
+	count := func(dev string) uint64 {
 		link, err := h.LinkByName(dev)
 		if err != nil {
-			continue
+			return 0
 		}
 		qs, err := h.QdiscList(link)
 		if err != nil {
-			continue
+			return 0
 		}
+		var n uint64
 		for _, q := range qs {
 			if st := q.Attrs().Statistics; st != nil && st.Queue != nil {
 				n += uint64(st.Queue.Drops)
 			}
 		}
+		return n
 	}
-	return n
+	return count(netlab.ISPDownIf), count(netlab.ISPUpIf)
 }
 
 func kernelRelease() string {
