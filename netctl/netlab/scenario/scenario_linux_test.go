@@ -75,50 +75,9 @@ func TestShortScenario(t *testing.T) {
 		}
 		t.Logf("POS failure outside both-down: %s", f)
 	}
-	strict := os.Getenv("SCENARIO_STRICT") == "1"
 	for _, r := range v.Rows {
-		if r.OK == nil || *r.OK {
-			continue
-		}
-		if k := known(v, r); k != "" && !strict {
-			t.Logf("MISSED, KNOWN ISSUE: %s: %s: goal %s, measured %s\n    %s", r.Area, r.What, r.Goal, r.Measured, k)
-			continue
-		}
-		t.Errorf("missed: %s: %s: goal %s, measured %s", r.Area, r.What, r.Goal, r.Measured)
-	}
-}
-
-// known explains a missed goal by an open issue of another package, or
-// returns "". The verdict still says MISSED and `make soak` fails on it;
-// `make test` does not, so that open issues of other packages do not block
-// every package's CI. Each explanation is narrow: it holds only when every
-// failure behind the row has that cause. SCENARIO_STRICT=1 turns them off.
-func known(v *Verdict, r Row) string {
-	const lte = "issue 6 (POS QoS) / issue 4: on the metered LTE line (wan2, 20/5 Mbit, and 2/1 Mbit while slow) " +
-		"under office and guest load, POS connections lose their SYNs (3 s dial timeouts) and the probes " +
-		"lose up to 60%: shaping at the configured rate does not protect POS on it, and a slow wan2 is " +
-		"marked down and failed away from"
-	switch {
-	case r.What == "false failovers":
-		for _, f := range v.Failover.FalseAt {
-			if !strings.Contains(f, "from wan2") || !strings.Contains(f, "slow wan2") {
-				return ""
-			}
-		}
-		return lte
-	case strings.HasPrefix(r.What, "success outside both-down"):
-		// Without the failures while wan2 carried the store or was slow
-		// (after a failover away from it), the goal holds.
-		p := v.POS
-		lteFailures := 0
-		for _, f := range p.Failures {
-			if f.WAN == "wan2" || strings.Contains(f.Faults, "slow wan2") {
-				lteFailures++
-			}
-		}
-		if n := p.OutsideAttempted - lteFailures; lteFailures > 0 && n > 0 && float64(p.OutsideSucceeded)/float64(n) >= v.Goals.POSSuccess {
-			return lte
+		if r.OK != nil && !*r.OK {
+			t.Errorf("missed: %s: %s: goal %s, measured %s", r.Area, r.What, r.Goal, r.Measured)
 		}
 	}
-	return ""
 }
