@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/qos/qosbench"
 	"github.com/branchgw/branchgw/netctl/wan"
 	"github.com/branchgw/branchgw/netctl/wan/wanlab"
 )
@@ -38,7 +39,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 		fs.IntVar(&n, "n", 20, "repetitions of each outage")
 		fs.DurationVar(&failback, "failback", 3*time.Second, "failback hold-down during the runs (the default config has 30s)")
 		fs.DurationVar(&lossFor, "loss-for", 60*time.Second, "how long each random-loss run lasts")
-		fs.StringVar(&only, "only", "carrier,blackhole,loss", "scenarios to run, comma-separated")
+		fs.StringVar(&only, "only", "carrier,blackhole,loaded,loss", "scenarios to run, comma-separated (loaded: a black hole on a line the office and the guest fill)")
 	})
 	if err != nil {
 		return err
@@ -61,12 +62,25 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	defer s.Close()
 	mlog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	mctx, stop := context.WithCancel(ctx)
-	m, evs, done, err := wanlab.LabManager(mctx, l, wanlab.LabWANs(), wanlab.LabFailover(failback), mlog)
+	// The WANs at their rates with QoS shaping the active one, as in a
+	// store: a full line is told from a dead one by its counters.
+	wans := wanlab.RatedWANs()
+	m, evs, done, err := wanlab.LabManager(mctx, l, wans, wanlab.LabFailover(failback), mlog)
 	if err != nil {
 		stop()
 		return err
 	}
 	defer func() { stop(); <-done }()
+	_, stopQoS, err := wanlab.StartQoS(mctx, l, m, wans, mlog)
+	if err != nil {
+		return err
+	}
+	defer stopQoS()
+	srv, err := qosbench.StartServers(l)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
 	b := &bench{l: l, m: m, ev: evs, hold: failback, out: stdout}
 	fmt.Fprintf(stdout, "gwlab bench failover: lab %s, %d repetitions, probes every %v, hold-down %v\n",
 		l.Prefix, n, wanlab.LabFailover(0).ProbeInterval.D(), failback)
@@ -78,20 +92,45 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 
 	want := map[string]bool{}
 	for _, s := range strings.Split(only, ",") {
-		if s != "carrier" && s != "blackhole" && s != "loss" {
-			return usagef("-only %q: want carrier, blackhole and/or loss", s)
+		if s != "carrier" && s != "blackhole" && s != "loaded" && s != "loss" {
+			return usagef("-only %q: want carrier, blackhole, loaded and/or loss", s)
 		}
 		want[s] = true
 	}
+	var load []*qosbench.Bulk
+	saturate := func() error {
+		for _, from := range []struct {
+			node     netlab.Node
+			up, down int
+		}{{netlab.Office, 2, 2}, {netlab.Guest, 1, 2}} {
+			bl, err := qosbench.StartBulk(l, from.up, from.down, from.node)
+			if err != nil {
+				return err
+			}
+			load = append(load, bl)
+		}
+		time.Sleep(2 * time.Second) // the transfers reach the line's rate
+		return nil
+	}
+	unload := func() {
+		for _, bl := range load {
+			bl.Stop()
+		}
+		load = nil
+	}
+	defer unload()
 	outages := []struct {
-		key, name   string
-		start, stop func() error
-		gaps, first []time.Duration
-		back        []time.Duration
-		detect      []time.Duration
+		key, name string
+		// prepare runs before the POS stream starts (nil: nothing).
+		prepare, start, stop func() error
+		gaps, first          []time.Duration
+		back                 []time.Duration
+		detect               []time.Duration
 	}{
 		{key: "carrier", name: "carrier loss", start: func() error { return l.Carrier(0, false) }, stop: func() error { return l.Carrier(0, true) }},
 		{key: "blackhole", name: "black hole", start: func() error { return l.BlackHole(0, true) }, stop: func() error { return l.BlackHole(0, false) }},
+		{key: "loaded", name: "loaded hole", prepare: saturate, start: func() error { return l.BlackHole(0, true) },
+			stop: func() error { unload(); return l.BlackHole(0, false) }},
 	}
 	for k := range outages {
 		o := &outages[k]
@@ -99,7 +138,7 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 			continue
 		}
 		for i := range n {
-			r, err := b.once(ctx, o.start, o.stop)
+			r, err := b.once(ctx, o.prepare, o.start, o.stop)
 			if err != nil {
 				return fmt.Errorf("%s #%d: %w", o.name, i+1, err)
 			}
@@ -131,11 +170,13 @@ func cmdBench(ctx context.Context, args []string, stdout io.Writer, log *slog.Lo
 	}
 	row("failover decided, carrier loss", outages[0].detect, "")
 	row("failover decided, black hole", outages[1].detect, "")
+	row("failover decided, black hole on a full line", outages[2].detect, "p95 <= 3s")
 	row("POS UDP gap (10 ms stream), carrier loss", outages[0].gaps, "p95 <= 300ms")
 	row("POS UDP gap (10 ms stream), black hole", outages[1].gaps, "p95 <= 3s, p99 <= 5s")
+	row("POS UDP gap, black hole on a full line", outages[2].gaps, "p95 <= 3s, p99 <= 5s")
 	row("first POS txn on a new connection, carrier", outages[0].first, "<= 6s")
 	row("first POS txn on a new connection, black hole", outages[1].first, "<= 6s")
-	row(fmt.Sprintf("time to failback (hold-down %v)", failback), slices.Concat(outages[0].back, outages[1].back), "hold-down + probe proof")
+	row(fmt.Sprintf("time to failback (hold-down %v)", failback), slices.Concat(outages[0].back, outages[1].back, outages[2].back), "hold-down + probe proof")
 	if want["loss"] {
 		fmt.Fprintf(stdout, "%-44s %d at 5%%, %d at 10%% (%v each)   goal 0\n", "false failovers under random loss", falses[0], falses[1], lossFor)
 	}
@@ -157,7 +198,7 @@ type benchResult struct{ detect, gap, firstTxn, failback time.Duration }
 // once runs one outage: the POS stream's longest silence, the first
 // transaction that succeeds on a new connection, and the time from the
 // end of the outage to failback.
-func (b *bench) once(ctx context.Context, start, stop func() error) (benchResult, error) {
+func (b *bench) once(ctx context.Context, prepare, start, stop func() error) (benchResult, error) {
 	var r benchResult
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -167,6 +208,11 @@ func (b *bench) once(ctx context.Context, start, stop func() error) (benchResult
 	// A failback is only final after another hold-down: an outage sooner
 	// would (rightly) count as a flap and double the hold-down.
 	time.Sleep(b.hold + 500*time.Millisecond)
+	if prepare != nil {
+		if err := prepare(); err != nil {
+			return r, err
+		}
+	}
 	s, err := b.l.StartStream(ctx, netlab.POS1, fmt.Sprintf("%s:%d", netlab.Server, netlab.EchoPort), 10*time.Millisecond)
 	if err != nil {
 		return r, err

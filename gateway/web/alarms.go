@@ -35,6 +35,7 @@ var Runbook = []struct{ Kind, WhatToDo string }{
 	{"starting", "gatewayd is still starting its components; wait a minute and reload."},
 	{"no_wan", "No line reaches the internet: check the power and cables of both modems, power-cycle them, then call the ISPs; card terminals may fall back to offline mode meanwhile."},
 	{"wan_down", "Check this line's modem (power, cable, its lights) and power-cycle it; if it stays down call the ISP. The store keeps trading on the other line."},
+	{"wan_staying", "Both lines are in trouble: the active one fails its health checks but still carries traffic, the other has just come back and is not trusted yet. Check both modems; traffic moves by itself once the other line holds, or use \"Force WAN\" after \"Test WAN\" shows it healthy."},
 	{"on_backup", "The store runs on the backup line: fix the primary line; traffic moves back by itself after the hold-down, or use \"Force WAN\" once the primary tests healthy."},
 	{"wan_degraded", "The line loses packets or is slow: check its cable and modem, run \"Test WAN\"; if the loss persists, report it to the ISP with the figures shown."},
 	{"pos_degraded", "Check this terminal's cable or Wi-Fi and the active line; if both are fine the payment provider is slow: call their helpdesk with the handshake time shown."},
@@ -121,8 +122,11 @@ func judge(st *Status) {
 		as = append(as, newAlarm("no_wan", "", SevCritical, time.Time{}, "No internet: %s", strings.Join(parts, ", ")))
 	default:
 		for _, w := range st.WANs {
-			switch w.State {
-			case "down":
+			switch {
+			case w.Name == st.StayingOn:
+				as = append(as, newAlarm("wan_staying", w.Name, SevCritical, w.Since,
+					"%s fails its health checks%s but still carries traffic: staying on it while the other line proves itself", upper(w.Name), at(w.Since)))
+			case w.State == "down":
 				msg := fmt.Sprintf("%s down%s", upper(w.Name), at(w.Since))
 				if w.Reason != "" {
 					msg += " (" + w.Reason + ")"
@@ -131,7 +135,7 @@ func judge(st *Status) {
 					msg += " — on " + upper(st.ActiveWAN) + " backup"
 				}
 				as = append(as, newAlarm("wan_down", w.Name, SevCritical, w.Since, "%s", msg))
-			case "degraded":
+			case w.State == "degraded":
 				as = append(as, newAlarm("wan_degraded", w.Name, SevWarning, w.Since,
 					"%s degraded%s: loss %.0f%%, RTT %s", upper(w.Name), at(w.Since), w.Loss, w.RTT))
 			}

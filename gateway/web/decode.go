@@ -42,6 +42,7 @@ type rawWANPart struct {
 	ActiveSince time.Time  `json:"active_since"`
 	Failovers   int        `json:"failovers"`
 	HoldDown    dur        `json:"hold_down"`
+	Staying     string     `json:"staying"`
 	WANs        []rawWAN   `json:"wans"`
 	Events      []WANEvent `json:"events"`
 }
@@ -167,7 +168,7 @@ func buildStatus(snap any, now time.Time) (*Status, error) {
 	var w rawWANPart
 	if part("wan", &w) {
 		st.ActiveWAN, st.WANEvents = w.Active, w.Events
-		st.ActiveSince, st.Failovers, st.HoldDown = w.ActiveSince, w.Failovers, w.HoldDown.ms()
+		st.ActiveSince, st.Failovers, st.HoldDown, st.StayingOn = w.ActiveSince, w.Failovers, w.HoldDown.ms(), w.Staying
 		for _, x := range w.WANs {
 			x.WAN.RTT, x.WAN.StandbyMB = x.RTT.ms(), x.Budget.StandbyMB
 			st.WANs = append(st.WANs, x.WAN)

@@ -33,7 +33,10 @@ type Status struct {
 	// Failovers counts switches away from a failed WAN since start.
 	Failovers int `json:"failovers"`
 	// HoldDown is the failback hold-down in force.
-	HoldDown   Millis       `json:"hold_down_ms,omitempty"`
+	HoldDown Millis `json:"hold_down_ms,omitempty"`
+	// StayingOn names the active WAN while it fails its probes but still
+	// carries traffic and the other line is inside its hold-down.
+	StayingOn  string       `json:"staying_on,omitempty"`
 	WANs       []WAN        `json:"wans"`
 	WANEvents  []WANEvent   `json:"wan_events"`
 	Uplink     *Uplink      `json:"uplink,omitempty"`

@@ -35,6 +35,8 @@ func TestVerdict(t *testing.T) {
 			"WAN1 degraded since 10:42: loss 25%, RTT 80ms", "wan_degraded"},
 		{"on backup, primary recovering", Status{Ready: true, WANs: wans("unknown", "up", ""), ActiveWAN: "wan2"}, "warn",
 			"On WAN2 backup while WAN1 is unknown", "on_backup"},
+		{"both lines in trouble: staying on the backup", Status{Ready: true, WANs: wans("up", "down", ""), ActiveWAN: "wan2", StayingOn: "wan2"}, "bad",
+			"WAN2 fails its health checks since 09:00 but still carries traffic: staying on it while the other line proves itself (+1 more)", "wan_staying on_backup"},
 		{"starting", Status{WANs: wans("up", "up", ""), ActiveWAN: "wan1"}, "warn", "gatewayd is starting", "starting"},
 		{"slow terminal beats the uplink", Status{Ready: true, WANs: wans("up", "up", ""), ActiveWAN: "wan1",
 			POS:    []Terminal{{Name: "pos1", Degraded: true, Reason: "TLS handshake 2.1 s over 1 s"}},

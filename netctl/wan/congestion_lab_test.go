@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,8 @@ import (
 	"github.com/branchgw/branchgw/netctl/qos/qosbench"
 	"github.com/branchgw/branchgw/netctl/wan"
 	"github.com/branchgw/branchgw/netctl/wan/wanlab"
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 )
 
 // loadedLab is a store whose WAN manager and QoS run as in gatewayd, with
@@ -30,52 +33,20 @@ type loadedLab struct {
 
 func startLoadedLab(t *testing.T) *loadedLab {
 	t.Helper()
-	wans := wanlab.LabWANs()
-	for i, s := range netlab.DefaultShapes {
-		wans[i].RateUp, wans[i].RateDown = config.Rate(s.Up.RateBits), config.Rate(s.Down.RateBits)
-	}
-	wans[1].Metered = true
+	wans := wanlab.RatedWANs()
+	wans[1].Metered = true // the LTE line
 	r := startLabWith(t, wans, wanlab.LabFailover(0))
 	srv, err := qosbench.StartServers(r.l)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	cfg := qosbench.LabConfig()
-	for i, s := range netlab.DefaultShapes {
-		cfg.WANs[i].Up, cfg.WANs[i].Down = s.Up.RateBits, s.Down.RateBits
-	}
-	for _, f := range wan.ProbeFlows(wans) { // as gatewayd's qosConfig does
-		cfg.Probes = append(cfg.Probes, qos.Probe(f))
-	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	q, stop, err := qosbench.StartLabQoS(r.ctx, r.l, cfg, log, 100*time.Millisecond)
+	q, stop, err := wanlab.StartQoS(r.ctx, r.l, r.m, wans, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The acquirer, as inspection learns it from the tills' DNS answers.
-	if err := q.AddPaymentIP(netlab.Payment, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	// gatewayd moves the shaping on every switch (gateway.onWANEvent);
-	// here a watcher does, within 20 ms.
-	ctx, cancel := context.WithCancel(r.ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		shaped := ""
-		for ctx.Err() == nil {
-			if a := r.m.Snapshot().Active; a != "" && a != shaped {
-				if err := q.SetActiveWAN(a); err != nil {
-					t.Errorf("qos follows %s: %v", a, err)
-				}
-				shaped = a
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
 	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
 		if err := stop(); err != nil {
 			t.Errorf("qos: %v", err)
 		}
@@ -267,4 +238,90 @@ func TestCongestedBackupLineBlackHole(t *testing.T) {
 	}
 	ev, _ := r.waitEvent(t, from, 15*time.Second, "failover from the dead wan2", isKind("failover", "wan1"))
 	t.Logf("black hole on the loaded wan2: failover after %v (%s)", time.Since(start).Round(time.Millisecond), ev.Reason)
+}
+
+// dropProbesOf makes the lab's cloud drop everything sent to addrs, so
+// the probes aimed at them fail while other traffic on the same line
+// flows; the returned func lifts it.
+func dropProbesOf(t *testing.T, l *netlab.Lab, addrs ...netip.Addr) func() {
+	t.Helper()
+	ns, err := l.NS(netlab.Cloud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: l.Prefix + "-dropprobes"})
+	ch := c.AddChain(&nftables.Chain{Name: "in", Table: tb, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityFilter})
+	for _, a := range addrs {
+		b := a.As4()
+		c.AddRule(&nftables.Rule{Table: tb, Chain: ch, Exprs: []expr.Any{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b[:]},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		}})
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lift := func() {
+		c.DelTable(tb)
+		_ = c.Flush()
+	}
+	t.Cleanup(lift)
+	return lift
+}
+
+// TestLabStaysWhenBothLinesLookBad: wan1 has just come back from a pull
+// (inside its hold-down) while wan2 carries the store; then wan2's probes
+// fail although its traffic still flows. Moving to a line that may flap
+// would trade a working line for a doubtful one: the manager stays on wan2
+// and raises the "stay" alarm, and the tills keep paying there.
+func TestLabStaysWhenBothLinesLookBad(t *testing.T) {
+	r := startLab(t, 30*time.Second)
+	srv, err := qosbench.StartServers(r.l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	if err := r.l.Carrier(0, false); err != nil {
+		t.Fatal(err)
+	}
+	_, from := r.waitEvent(t, 0, 5*time.Second, "failover to wan2", isKind("failover", "wan2"))
+	if err := r.l.Carrier(0, true); err != nil {
+		t.Fatal(err)
+	}
+	_, from = r.waitEvent(t, from, 10*time.Second, "wan1 back up", isState("wan1", wan.Up))
+	b, err := qosbench.StartBulk(r.l, 0, 1, netlab.Office) // the store's traffic on wan2
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Stop)
+	lift := dropProbesOf(t, r.l, netlab.TargetB, netlab.WebServer) // wan2's probe targets
+	_, from = r.waitEvent(t, from, 10*time.Second, "wan2 fails its probes", isState("wan2", wan.Down))
+	stay, _ := r.waitEvent(t, from, 2*time.Second, "the stay alarm", isKind("stay", "wan2"))
+	t.Logf("stay: %s", stay.Reason)
+	time.Sleep(3 * time.Second)
+	s := r.m.Snapshot()
+	if s.Active != "wan2" || s.Staying != "wan2" {
+		t.Errorf("while wan2 fails its probes but carries traffic: active %s, staying %q; want wan2 for both", s.Active, s.Staying)
+	}
+	for _, e := range r.ev.Events()[from:] {
+		if e.Kind == "failover" {
+			t.Errorf("moved onto the damped wan1: %s -> %s: %s", e.From, e.To, e.Reason)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, 3*time.Second)
+	defer cancel()
+	if err := pay(ctx, r.l, netlab.POS1, netlab.Payment); err != nil {
+		t.Errorf("a payment while staying on wan2: %v", err)
+	}
+	lift()
+	r.waitEvent(t, from, 10*time.Second, "wan2 answers again", isState("wan2", wan.Up))
+	if s := r.m.Snapshot(); s.Staying != "" {
+		t.Errorf("still staying after wan2 recovered: %q", s.Staying)
+	}
 }

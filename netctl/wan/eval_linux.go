@@ -35,6 +35,12 @@ func (r *runner) evaluate(cause string) {
 		}
 		changed = append(changed, ev)
 	}
+	if r.pol.flowing == nil {
+		r.pol.flowing = make([]bool, len(r.wans))
+	}
+	for i, w := range r.wans {
+		r.pol.flowing[i] = w.carrier && w.load().Alive
+	}
 	d := r.pol.decide(now, states)
 	old := r.active
 	if d.Changed {
@@ -49,8 +55,9 @@ func (r *runner) evaluate(cause string) {
 	flushed := map[int]int{}
 	for _, i := range dead {
 		// Only when something else can take the connections: with every
-		// WAN down they would come back to the same place anyway.
-		if r.otherUsable(i, states) {
+		// WAN down they would come back to the same place anyway; and never
+		// those of a WAN the store stays on.
+		if r.otherUsable(i, states) && (d.Kind != "stay" || i != d.Active) {
 			flushed[i] = r.flush(i)
 		}
 	}
@@ -60,6 +67,12 @@ func (r *runner) evaluate(cause string) {
 				ev.Flushed = flushed[i]
 			}
 		}
+		r.m.opt.OnEvent(ev)
+	}
+	if d.Staying {
+		w := r.wans[d.Active]
+		ev := Event{Time: now, Kind: "stay", WAN: w.cfg.Name, From: w.cfg.Name, To: w.cfg.Name, Reason: d.Reason, Evidence: evidence(w)}
+		r.m.log.Warn("wan: staying on a WAN that fails its probes", "wan", w.cfg.Name, "reason", d.Reason)
 		r.m.opt.OnEvent(ev)
 	}
 	if d.MembersChanged && !d.Changed {
@@ -159,6 +172,9 @@ func evidence(w *wanRT) []Evidence {
 
 func (r *runner) publish(now time.Time) {
 	s := &Snapshot{At: now, HoldDown: r.pol.holdDown(), Failovers: r.fails, ActiveSince: r.actAt, Mode: "priority"}
+	if r.pol.staying >= 0 {
+		s.Staying = r.wans[r.pol.staying].cfg.Name
+	}
 	if r.pol.weighted {
 		s.Mode = "weighted"
 	}

@@ -34,6 +34,12 @@ type policy struct {
 	// (-1: none).
 	forced      int
 	forcedUntil time.Time
+	// flowing[i] is set while WAN i has carrier and still receives
+	// traffic (its interface counters), whatever its probes say; the
+	// runner sets it before each decide (nil: no WAN counts as flowing).
+	flowing []bool
+	// staying is the WAN kept though down (see decideActive), -1 if none.
+	staying int
 }
 
 // holdFactorMax caps the doubled hold-down at 8 times the configured one.
@@ -42,7 +48,7 @@ const holdFactorMax = 8
 func newPolicy(prio []int, failbackAfter time.Duration) *policy {
 	return &policy{
 		base: failbackAfter, maxHold: holdFactorMax * failbackAfter, hold: failbackAfter,
-		active: -1, forced: -1, usableSince: make([]time.Time, len(prio)), prio: prio,
+		active: -1, forced: -1, staying: -1, usableSince: make([]time.Time, len(prio)), prio: prio,
 		recovered: make([]bool, len(prio)), seen: make([]bool, len(prio)), upSince: make([]time.Time, len(prio)),
 	}
 }
@@ -56,6 +62,10 @@ type decision struct {
 	// MembersChanged: in weighted mode, the set of WANs sharing new
 	// connections changed (see members).
 	MembersChanged bool
+	// Staying is set on the first decision that keeps a down WAN active
+	// because the only alternative is inside its hold-down (Reason says
+	// why): an alarm, raised once per episode.
+	Staying bool
 }
 
 // preferred orders WANs: is i preferred over j?
@@ -71,6 +81,9 @@ func (p *policy) preferred(i, j int) bool {
 // only after the same hold-down as a failback, so flaps stay damped.
 func (p *policy) decide(now time.Time, states []State) decision {
 	d := p.decideActive(now, states)
+	if d.Kind != "stay" && (d.Changed || states[d.Active] != Down) {
+		p.staying = -1 // the episode ends when the active WAN changes or recovers
+	}
 	if !p.weighted {
 		return d
 	}
@@ -154,6 +167,16 @@ func (p *policy) decideActive(now time.Time, states []State) decision {
 	switch {
 	case best < 0:
 		return decision{Active: cur, Reason: "no WAN is usable"}
+	case states[cur] == Down && p.damped(now, best) && p.flows(cur):
+		// Both lines look bad: the active one fails its probes but still
+		// carries traffic both ways, the other has just come back from a
+		// failure and not yet proved itself. Moving would trade a line that
+		// works for one that may flap; stay, and say so.
+		d := decision{Active: cur, Kind: "stay", Reason: fmt.Sprintf(
+			"active WAN fails its probes but still carries traffic; the other is inside its %s hold-down", p.hold)}
+		d.Staying = p.staying != cur
+		p.staying = cur
+		return d
 	case states[cur] == Down:
 		// Only a WAN known dead is left; one still undecided (just started,
 		// carrier just back) gets the time its probes need.
@@ -174,6 +197,15 @@ func (p *policy) decideActive(now time.Time, states []State) decision {
 	}
 	return decision{Active: cur}
 }
+
+// damped reports whether WAN i came back from a failure less than the
+// hold-down ago (or is not fully Up yet): a line that may still flap.
+func (p *policy) damped(now time.Time, i int) bool {
+	return p.recovered[i] && (p.upSince[i].IsZero() || now.Sub(p.upSince[i]) < p.hold)
+}
+
+// flows reports whether WAN i still carries traffic (see flowing).
+func (p *policy) flows(i int) bool { return i < len(p.flowing) && p.flowing[i] }
 
 // hasPreferred reports whether some WAN preferred over cur exists at all.
 func (p *policy) hasPreferred(cur int, states []State) bool {

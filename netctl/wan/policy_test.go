@@ -224,3 +224,65 @@ func TestPolicyForced(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyStaysOffADampedLine: when the active WAN fails its probes but
+// still carries traffic and the only other one has just come back from a
+// failure, the store stays; a really dead active WAN is left at once.
+func TestPolicyStaysOffADampedLine(t *testing.T) {
+	hold := 30 * time.Second
+	type flowStep struct {
+		step
+		flowing2 bool // wan2 still carries traffic
+	}
+	tests := []struct {
+		name   string
+		steps  []flowStep
+		want   string // decisions that changed the active WAN, and stays
+		stays  int    // alarms raised
+		finish string // the active WAN at the end
+	}{
+		{"backup congested, primary flapping: stay on the backup",
+			[]flowStep{{step{0, Up, Up}, false}, {step{10, Down, Up}, false}, {step{12, Up, Up}, true},
+				{step{13, Up, Down}, true}, {step{14, Down, Down}, true}, {step{15, Up, Down}, true}, {step{20, Up, Up}, true}},
+			"0 initial wan1, 10 failover wan2, 13 stay wan2", 1, "wan2"},
+		{"backup dead (nothing flows): fail over even onto a damped line",
+			[]flowStep{{step{0, Up, Up}, false}, {step{10, Down, Up}, false}, {step{12, Up, Up}, true},
+				{step{13, Up, Down}, false}},
+			"0 initial wan1, 10 failover wan2, 13 failover wan1", 0, "wan1"},
+		{"the primary proved itself: fail over to it",
+			[]flowStep{{step{0, Up, Up}, false}, {step{10, Down, Up}, false}, {step{12, Up, Up}, true},
+				{step{43, Up, Down}, true}},
+			"0 initial wan1, 10 failover wan2, 43 failover wan1", 0, "wan1"},
+		{"two episodes raise two alarms",
+			[]flowStep{{step{0, Up, Up}, false}, {step{10, Down, Up}, false}, {step{12, Up, Up}, true},
+				{step{13, Up, Down}, true}, {step{14, Up, Down}, true}, {step{15, Up, Up}, true}, {step{16, Up, Down}, true}},
+			"0 initial wan1, 10 failover wan2, 13 stay wan2, 16 stay wan2", 2, "wan2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPolicy([]int{1, 2}, hold)
+			t0 := time.Unix(1000, 0)
+			var log []string
+			stays := 0
+			for _, st := range tc.steps {
+				p.flowing = []bool{true, st.flowing2}
+				d := p.decide(t0.Add(time.Duration(st.t*float64(time.Second))), []State{st.s1, st.s2})
+				if d.Changed || d.Staying {
+					log = append(log, fmt.Sprintf("%g %s wan%d", st.t, d.Kind, d.Active+1))
+				}
+				if d.Staying {
+					stays++
+				}
+			}
+			if got := strings.Join(log, ", "); got != tc.want {
+				t.Errorf("decisions:\n got %s\nwant %s", got, tc.want)
+			}
+			if stays != tc.stays {
+				t.Errorf("%d alarms, want %d", stays, tc.stays)
+			}
+			if got := fmt.Sprintf("wan%d", p.active+1); got != tc.finish {
+				t.Errorf("active %s at the end, want %s", got, tc.finish)
+			}
+		})
+	}
+}

@@ -21,8 +21,12 @@ type Snapshot struct {
 	// HoldDown is the current failback hold-down (doubles on flaps).
 	HoldDown time.Duration `json:"hold_down"`
 	// Failovers counts switches away from a failed WAN since start.
-	Failovers int         `json:"failovers"`
-	WANs      []WANStatus `json:"wans"`
+	Failovers int `json:"failovers"`
+	// Staying names the active WAN while it fails its probes but still
+	// carries traffic and the other line is inside its hold-down: the
+	// manager stays rather than move to a line that may flap (an alarm).
+	Staying string      `json:"staying,omitempty"`
+	WANs    []WANStatus `json:"wans"`
 }
 
 // WANStatus is one WAN in a Snapshot.
@@ -61,8 +65,10 @@ type Event struct {
 	Time time.Time `json:"time"`
 	// Kind is "wan_state" (a WAN's health changed), "forced" (a technician
 	// put traffic on a WAN), "initial", "failover"
-	// or "failback" (the active WAN changed), or "weights" (weighted mode:
-	// the set of WANs sharing new connections changed).
+	// or "failback" (the active WAN changed), "weights" (weighted mode:
+	// the set of WANs sharing new connections changed), or "stay" (an
+	// alarm: the active WAN fails its probes but still carries traffic,
+	// and the other is inside its hold-down, so traffic stays).
 	Kind string `json:"kind"`
 	// WAN is the WAN whose state changed, or the newly active one.
 	WAN      string     `json:"wan"`
