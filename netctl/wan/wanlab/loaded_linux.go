@@ -38,7 +38,7 @@ func StartQoS(ctx context.Context, l *netlab.Lab, m *wan.Manager, wans []config.
 	for _, f := range wan.ProbeFlows(wans) { // as gatewayd's qosConfig does
 		cfg.Probes = append(cfg.Probes, qos.Probe(f))
 	}
-	q, stopQoS, err := qosbench.StartLabQoS(ctx, l, cfg, log, 100*time.Millisecond)
+	q, stopQoS, err := qosbench.StartLabQoS(ctx, l, cfg, log, 0) // the daemon's interval
 	if err != nil {
 		return nil, nil, err
 	}
