@@ -16,10 +16,8 @@
 //     address (the payment IP set), source ports and DSCP;
 //   - the WAN probes (Config.Probes) ride in pos both ways: an output
 //     chain classifies the gateway's own probes, u32 filters their
-//     answers (ICMP and DNS whole, TCP only the SYN-ACK, as the LAN may
-//     download from the same server and port), so a line the store fills
-//     still answers its probes and the WAN manager does not take it for a
-//     dead one.
+//     answers, so a line the store fills still answers its probes and the
+//     WAN manager does not take it for a dead one.
 //
 // Each leaf is fq_codel where the kernel has it, else cake, else a short
 // TBF queue (one log line says so). The download side is shaped after the

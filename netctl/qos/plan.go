@@ -279,9 +279,6 @@ func classIndex(cs []Class, name string) int {
 var (
 	keyIHL5    = Key{Off: 0, Mask: 0x0F000000, Val: 0x05000000}
 	keyNotFrag = Key{Off: 4, Mask: 0x00001FFF, Val: 0}
-	// keySynAck matches TCP's SYN and ACK flags both set (byte 13 of a
-	// TCP header after a 20-byte IP header).
-	keySynAck = Key{Off: 32, Mask: 0x00120000, Val: 0x00120000}
 )
 
 func keyProto(p uint8) Key    { return Key{Off: 8, Mask: 0x00FF0000, Val: uint32(p) << 16} }
@@ -306,12 +303,6 @@ func ingressFilters(cfg Config, dev string, payment []netip.Addr) []Filter {
 		keys := []Key{keySrc(p.Addr), keyProto(p.Proto)}
 		if p.Port != 0 {
 			keys = append(keys, keyIHL5, keyNotFrag, keySport(p.Port, 0xFFFF))
-		}
-		if p.Proto == 6 {
-			// Only the handshake's answer: the IFB sees the LAN's downloads
-			// from the same server and port too (a CDN behind an HTTP
-			// probe), and those must not ride in pos.
-			keys = append(keys, keySynAck)
 		}
 		fs = append(fs, Filter{Dev: dev, Parent: parent, Group: groupProbes, Protocol: ethPIP,
 			Keys: keys, ClassID: mkHandle(htbMajor, classMinor(ClassPOS)), Comment: "probe " + p.String()})

@@ -58,7 +58,7 @@ func TestPlanLines(t *testing.T) {
 			"tc qdisc replace dev ifb9 root handle 1: htb default 30",
 			"tc class replace dev ifb9 parent 1: classid 1:1 htb rate 16mbit ceil 16mbit",
 			"tc filter add dev ifb9 parent 1: prio probes protocol ip u32 match u32 0xc6336401 0xffffffff at 12 match u32 0x00010000 0x00ff0000 at 8 classid 1:10 # probe icmp 198.51.100.1",
-			"tc filter add dev ifb9 parent 1: prio probes protocol ip u32 match u32 0xc6336402 0xffffffff at 12 match u32 0x00060000 0x00ff0000 at 8 match u32 0x05000000 0x0f000000 at 0 match u32 0x00000000 0x00001fff at 4 match u32 0x01bb0000 0xffff0000 at 20 match u32 0x00120000 0x00120000 at 32 classid 1:10 # probe tcp 198.51.100.2:443",
+			"tc filter add dev ifb9 parent 1: prio probes protocol ip u32 match u32 0xc6336402 0xffffffff at 12 match u32 0x00060000 0x00ff0000 at 8 match u32 0x05000000 0x0f000000 at 0 match u32 0x00000000 0x00001fff at 4 match u32 0x01bb0000 0xffff0000 at 20 classid 1:10 # probe tcp 198.51.100.2:443",
 			"tc filter add dev ifb9 parent 1: prio payment protocol ip u32 match u32 0xc000027b 0xffffffff at 12 classid 1:10 # payment 192.0.2.123",
 			"tc filter add dev ifb9 parent 1: prio rules protocol ip u32 match u32 0x00110000 0x00ff0000 at 8 match u32 0x05000000 0x0f000000 at 0 match u32 0x00000000 0x00001fff at 4 match u32 0x13c40000 0xfffe0000 at 20 classid 1:20 # rule 0: interactive",
 			"tc filter add dev ifb9 parent 1: prio rules protocol ip u32 match u32 0x00200000 0x00fc0000 at 0 classid 1:40 # rule 1: bulk",
