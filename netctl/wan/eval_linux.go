@@ -38,8 +38,10 @@ func (r *runner) evaluate(cause string) {
 	if r.pol.flowing == nil {
 		r.pol.flowing = make([]bool, len(r.wans))
 	}
+	loads := make([]load, len(r.wans)) // read once: the policy and the snapshot
 	for i, w := range r.wans {
-		r.pol.flowing[i] = w.carrier && w.load().Alive
+		loads[i] = w.load()
+		r.pol.flowing[i] = w.carrier && loads[i].Alive
 	}
 	d := r.pol.decide(now, states)
 	old := r.active
@@ -104,7 +106,7 @@ func (r *runner) evaluate(cause string) {
 			}
 		}
 	}
-	r.publish(now)
+	r.publish(now, loads)
 }
 
 // verdict is a WAN's state from its carrier and the targets it probes
@@ -170,7 +172,7 @@ func evidence(w *wanRT) []Evidence {
 	return out
 }
 
-func (r *runner) publish(now time.Time) {
+func (r *runner) publish(now time.Time, loads []load) {
 	s := &Snapshot{At: now, HoldDown: r.pol.holdDown(), Failovers: r.fails, ActiveSince: r.actAt, Mode: "priority"}
 	if r.pol.staying >= 0 {
 		s.Staying = r.wans[r.pol.staying].cfg.Name
@@ -187,7 +189,7 @@ func (r *runner) publish(now time.Time) {
 			Reason: w.reason, Carrier: w.carrier, Priority: r.pol.prio[i], Metered: w.cfg.Metered,
 			Active: i == r.active, Carrying: r.carrying(i), Weight: max(w.cfg.Weight, 1),
 			Frugal: w.frugal.Load(), Targets: evidence(w), Budget: w.budget}
-		l := w.load()
+		l := loads[i]
 		ws.RxBits, ws.TxBits, ws.Congested = l.RxBits, l.TxBits, l.Congested()
 		if w.link.Addr.IsValid() {
 			ws.Address = w.link.Addr.String()
