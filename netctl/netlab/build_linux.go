@@ -97,6 +97,13 @@ func nodeSysctls(n Node) error {
 		{"net.ipv4.conf.default.rp_filter", "0"},
 		{"net.ipv6.conf.all.disable_ipv6", "1"},
 		{"net.ipv6.conf.default.disable_ipv6", "1"},
+		// A namespace inherits the host's TCP congestion control. Pin a
+		// loss-based one so the lab's senders (and so its queues) behave
+		// the same on every machine: a host set to BBR kept the modem's
+		// queue full behind the store's shaper. Reno, because a namespace
+		// may only pick from the host's tcp_allowed_congestion_control,
+		// and reno is always there.
+		{"net.ipv4.tcp_congestion_control", "reno"},
 	}
 	switch n {
 	case GW, ISP1, ISP2, Core:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,17 @@ func TestLabStoreReachesCloud(t *testing.T) {
 			}
 			defer c.Close()
 			return echo(c, "sale 12.50\n")
+		}},
+		{"tcp is reno, whatever the host's", Cloud, func(t *testing.T, from Node) error {
+			var cc []byte
+			err := l.Do(from, func() (err error) {
+				cc, err = os.ReadFile("/proc/sys/net/ipv4/tcp_congestion_control")
+				return err
+			})
+			if err == nil && strings.TrimSpace(string(cc)) != "reno" {
+				err = fmt.Errorf("tcp_congestion_control %q", strings.TrimSpace(string(cc)))
+			}
+			return err
 		}},
 		{"udp echo", Guest, func(t *testing.T, from Node) error {
 			c, err := l.Dial(ctx, from, "udp4", fmt.Sprintf("%s:%d", TargetB, EchoPort))
