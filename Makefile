@@ -62,7 +62,6 @@ deps-root:
 lint:
 	@out=$$(gofmt -l cmd gateway netctl telemetry buildroot); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags soak ./netctl/netlab/scenario
 	$(TOOLS)/staticcheck ./...
 
 # Every test; CI runs this through .ci/run with CI=true, where a test that
@@ -102,7 +101,6 @@ bench-root: deps-root cross build vm-kernel
 soak:
 	$(call as-root,soak-root)
 soak-root: deps-root build
-	$(GO) test -count=1 -tags soak -timeout 10m -run '^TestShortScenario$$' ./netctl/netlab/scenario
 	$(BIN)/gwlab scenario -gatewayd $(BIN)/gatewayd -json $(BIN)/soak-verdict.json -artifacts $(BIN)/soak
 
 demo:
