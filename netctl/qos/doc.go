@@ -8,7 +8,9 @@
 //     default, bulk, guest), picked by skb->priority, which an nftables
 //     forward chain sets (`meta priority set 1:10`) from POS devices (MAC,
 //     IP), the payment IP set, port and DSCP rules and the guest subnet;
-//     POS packets leave marked DSCP EF;
+//     POS packets leave marked DSCP EF; small TCP packets (a download's
+//     ACKs) go in interactive, so the store's uploads do not stretch its
+//     downloads' round trip;
 //   - download: the WAN's ingress is redirected (u32 match-all, act_mirred)
 //     to an IFB device whose root is the same HTB tree at rate_down less
 //     the margin. The IFB sees packets before conntrack and NAT, so there
@@ -22,12 +24,11 @@
 // Each leaf is fq_codel where the kernel has it, else cake, else a short
 // TBF queue (one log line says so). The download side is shaped after the
 // modem's queue, so it only works if the senders are held below the line:
-// qos.download_margin_percent (20) is wider than the upload's. With the
-// TBF fallback, which only drops when full, TCP downloads still push a
-// burst into the modem's queue now and then (the lab shows a p99 of tens
-// of milliseconds against hundreds without QoS); an AQM leaf (fq_codel,
-// cake) signals the senders early and keeps that queue empty: `gwlab bench
-// qos` measures both, on the lab's kernel and with fq_codel in `gwlab vm`.
+// qos.download_margin_percent (20) is wider than the upload's. The TBF
+// fallback only drops when full, so it holds loss-based senders; a sender
+// that ignores loss (BBR) can keep a queue standing in the modem, which
+// only an AQM leaf (fq_codel, cake) signals away. `gwlab bench qos`
+// measures both, on the lab's kernel and with fq_codel in `gwlab vm`.
 //
 // Everything is computed as a desired state (plan.go, nftplan.go),
 // printable as tc/nft text for table tests, and applied idempotently

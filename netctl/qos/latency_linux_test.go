@@ -56,8 +56,10 @@ func TestPOSLatencyUnderLoad(t *testing.T) {
 	if reconf.Reconfigs < 10 {
 		t.Errorf("only %d reconfigurations", reconf.Reconfigs)
 	}
-	// Bulk keeps most of the shaped rate (it is shaped 10% below the line).
-	if share := withQoS.DownBits / float64(labShape[0].Down.RateBits); share < 0.5 {
+	// Bulk keeps most of the shaped rate (shaped 20% below the line): 75 %
+	// of the line with the download's ACKs ahead of the uploads, 44-50 %
+	// with them behind.
+	if share := withQoS.DownBits / float64(labShape[0].Down.RateBits); share < 0.6 {
 		t.Errorf("bulk download with QoS: %.0f%% of the line, want most of it", share*100)
 	}
 }

@@ -110,7 +110,7 @@ func addChain(c *nftables.Conn, t *nftables.Table, name string, hook *nftables.C
 // `meta nfproto ipv4` as the inet family carries IPv6 too.
 func ruleExprs(r NftRule, sets map[string]*nftables.Set) []expr.Any {
 	var e []expr.Any
-	needIP := r.DSCP >= 0 || r.SAddr.IsValid() || r.DAddr.IsValid() || r.SAddrSet != "" || r.DAddrSet != "" || r.SetDSCP >= 0
+	needIP := r.DSCP >= 0 || r.LenMax != 0 || r.SAddr.IsValid() || r.DAddr.IsValid() || r.SAddrSet != "" || r.DAddrSet != "" || r.SetDSCP >= 0
 	if needIP {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.NFPROTO_IPV4}})
@@ -132,6 +132,12 @@ func ruleExprs(r NftRule, sets map[string]*nftables.Set) []expr.Any {
 		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 1, Len: 1},
 			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0xfc}, Xor: []byte{0}},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(r.DSCP << 2)}})
+	}
+	if r.LenMax != 0 {
+		// The total length is at offset 2, big-endian, so a byte-wise
+		// comparison orders it.
+		e = append(e, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 2, Len: 2},
+			&expr.Cmp{Op: expr.CmpOpLte, Register: 1, Data: binaryutil.BigEndian.PutUint16(r.LenMax)})
 	}
 	// The IPv4 source address is at offset 12, the destination at 16.
 	for _, m := range []struct {

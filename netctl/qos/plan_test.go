@@ -135,6 +135,7 @@ func TestRuleset(t *testing.T) {
     meta l4proto udp th dport 53 counter meta priority set 1:20 comment "rule 0: interactive"
     meta l4proto udp th dport 5060-5061 counter meta priority set 1:20 comment "rule 0: interactive"
     ip dscp 8 counter meta priority set 1:40 comment "rule 1: bulk"
+    meta l4proto tcp ip length <= 80 counter meta priority set 1:20 comment "small tcp (acks)"
     ip daddr @payment counter meta priority set 1:10 comment "payment processors"
     ip saddr 198.18.10.128/25 counter meta priority set 1:50 comment "guest lan"
     ip saddr @pos_ip counter meta priority set 1:10 comment "pos devices by ip"
