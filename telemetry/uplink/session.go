@@ -14,7 +14,8 @@ import (
 )
 
 // session runs one connection: connect, birth, send until the connection
-// drops or ctx ends. up reports whether the connection was established.
+// drops or ctx ends. upFor is how long it stayed up after its birth message
+// was acknowledged (0 if it never got that far).
 //
 // Each connection uses a fresh paho client. paho's own redelivery of
 // unacknowledged messages after a reconnect completes the original tokens
@@ -23,7 +24,7 @@ import (
 // acknowledged. The store is our outbox instead: whatever was in flight
 // when the connection dropped is still there and is sent again, so head
 // office sees at most one in-flight window twice, and drops it by seq.
-func (u *Uplink) session(ctx context.Context) (up bool, err error) {
+func (u *Uplink) session(ctx context.Context) (upFor time.Duration, err error) {
 	lost := make(chan struct{})
 	var lostErr error
 	var once sync.Once
@@ -45,9 +46,9 @@ func (u *Uplink) session(ctx context.Context) (up bool, err error) {
 					c.Disconnect(0)
 				}
 			}()
-			return false, nil
+			return 0, nil
 		}
-		return false, fmt.Errorf("connect to %s: %w%s", u.broker, err, hint(err))
+		return 0, fmt.Errorf("connect to %s: %w%s", u.broker, err, hint(err))
 	}
 	u.client.Store(&c)
 	defer u.client.Store(nil)
@@ -62,10 +63,11 @@ func (u *Uplink) session(ctx context.Context) (up bool, err error) {
 	if subErr != nil {
 		c.Disconnect(0)
 		if ctx.Err() != nil {
-			return true, nil
+			return 0, nil
 		}
-		return true, fmt.Errorf("after connecting to %s: %w", u.broker, subErr)
+		return 0, fmt.Errorf("after connecting to %s: %w", u.broker, subErr)
 	}
+	born := time.Now()
 	u.connectedSince.Store(u.deps.Now().UnixMilli())
 	u.connected.Store(true)
 	u.publish()
@@ -94,7 +96,7 @@ func (u *Uplink) session(ctx context.Context) (up bool, err error) {
 		msg = err.Error()
 	}
 	u.event("disconnected", msg)
-	return true, err
+	return time.Since(born), err
 }
 
 // hint names the setting to check for the usual connect failures.

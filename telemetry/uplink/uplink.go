@@ -231,6 +231,13 @@ func (u *Uplink) Publish(ctx context.Context, topic string, retained bool, paylo
 	}
 }
 
+// stableSession is how long a session must stay up, after its birth
+// message was acknowledged, before the backoff starts over. A session that
+// the broker, the disk or a batch ends at once is a failure like a refused
+// connect: starting over on every connect made a reconnect storm (issue
+// 26: a connection a second while a broker closed it on every batch).
+const stableSession = 10 * time.Second
+
 // Run keeps the session up until ctx is done, reconnecting with capped,
 // jittered backoff. It returns nil when ctx ends.
 func (u *Uplink) Run(ctx context.Context) error {
@@ -241,13 +248,13 @@ func (u *Uplink) Run(ctx context.Context) error {
 	}
 	go u.refresh(ctx)
 	for attempt := 0; ; {
-		up, err := u.session(ctx)
+		upFor, err := u.session(ctx)
 		if ctx.Err() != nil {
 			u.publish()
 			return nil
 		}
-		if up {
-			attempt = 0 // we got in: the next failure starts the backoff over
+		if upFor >= stableSession {
+			attempt = 0 // it held: the next failure starts the backoff over
 		}
 		if err != nil {
 			msg := err.Error()
