@@ -108,3 +108,60 @@ func TestDiskFullIsSurvived(t *testing.T) {
 		t.Fatalf("integrity after the disk was full at open: %q, %v", res, err)
 	}
 }
+
+// TestFaultDiskFullBudgetComesBack (issue 26, 8): a log file filled the
+// disk, the store cut its budget to what was left; once the file is gone
+// the store grows back to its configured budget instead of keeping the
+// cut until the daemon restarts.
+func TestFaultDiskFullBudgetComesBack(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
+		testenv.Unavailable(t, "mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	filler := dir + "/app.log"
+	if err := os.WriteFile(filler, make([]byte, 6<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := testConfig(t)
+	c.StorePath = dir + "/telemetry.db"
+	c.Budget = 3 << 20
+	s := open(t, c, Options{})
+	ctx := context.Background()
+	pad := strings.Repeat("p", 300)
+	appendN := func(n int) {
+		t.Helper()
+		for i := range n {
+			if _, err := s.Append(ctx, "flows", fmt.Appendf(nil, `{"i":%d,"pad":%q}`, i, pad)); err != nil {
+				t.Fatalf("append %d: %v", i, err)
+			}
+		}
+	}
+	for i := 0; s.Snapshot().DiskFullEvents == 0; i++ {
+		if i == 40 {
+			t.Fatal("the disk never filled")
+		}
+		appendN(200)
+	}
+	cut := s.Snapshot()
+	t.Logf("disk full: budget %d cut to %d, %d bytes stored", cut.Budget, cut.EffectiveBudget, cut.Bytes)
+	if cut.EffectiveBudget >= int64(c.Budget) {
+		t.Fatalf("the budget was not cut: %d", cut.EffectiveBudget)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	appendN(12000) // about 4 MB: more than the budget
+	back := s.Snapshot()
+	t.Logf("space back: budget %d, effective %d, %d bytes stored, %d disk-full events", back.Budget, back.EffectiveBudget, back.Bytes, back.DiskFullEvents)
+	if back.EffectiveBudget != int64(c.Budget) {
+		t.Errorf("effective budget %d once the disk has room again, want the configured %d", back.EffectiveBudget, c.Budget)
+	}
+	if back.Bytes <= cut.EffectiveBudget {
+		t.Errorf("the store holds %d bytes, no more than the cut budget %d", back.Bytes, cut.EffectiveBudget)
+	}
+	if back.DiskFullEvents != cut.DiskFullEvents {
+		t.Errorf("%d more disk-full events after the space came back", back.DiskFullEvents-cut.DiskFullEvents)
+	}
+}

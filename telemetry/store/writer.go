@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"syscall"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
 )
 
 type reqKind int
@@ -176,6 +178,7 @@ func (s *Store) commit(batch []*request) {
 			s.wr.reservePending = false
 			s.ensureReserve()
 		}
+		s.regainBudget()
 	}
 	// The snapshot first: a caller whose Append returned sees its record.
 	s.publish()
@@ -273,6 +276,34 @@ func (s *Store) write(tx *sql.Tx, p *pending, batch []*request) error {
 		}
 	}
 	return nil
+}
+
+// walRoom is the disk a raised budget leaves for the WAL between
+// checkpoints (recoverFull keeps it near 128 KiB).
+const walRoom = 256 << 10
+
+// regainBudget raises a budget that a full disk cut, as the disk gets room
+// again (another file was removed): by half of the free space beyond the
+// WAL's and the reserve's room, up to the configured budget. Half, because
+// a stored byte takes more than a byte of disk (pages, indexes); the
+// budget then evicts before the disk fills again.
+func (s *Store) regainBudget() {
+	if s.wr.effBudget >= s.budget {
+		return
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(s.path), &st); err != nil {
+		return
+	}
+	room := (int64(st.Bavail)*int64(st.Bsize) - 2*s.opts.ReserveBytes - walRoom) / 2
+	b := min(s.budget, s.wr.used+room)
+	if b <= s.wr.effBudget {
+		return
+	}
+	s.wr.effBudget = b
+	if b == s.budget {
+		s.log.Info("store: the disk has room again; store budget back to its configured size", "path", s.path, "budget", b)
+	}
 }
 
 // recoverFull makes room after the disk filled up. Deleting rows alone
