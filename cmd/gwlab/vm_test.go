@@ -37,7 +37,8 @@ func TestBenchQoSInVM(t *testing.T) {
 	result := filepath.Join(dir, "qos.json")
 	const rtt = "30ms"
 	cmd := exec.Command(bin, "bench", "qos", "-host=false", "-vm", "on", "-kernel", kernel,
-		"-vm-rtt", rtt, "-phase", "4s", "-warmup", "2s", "-json", result)
+		"-vm-rtt", rtt, "-phase", "4s", "-warmup", "2s", "-json", result,
+		"-timeout", "5m") // it takes under a minute; a stuck guest fails here, not at go test's timeout
 	out, err := cmd.CombinedOutput()
 	t.Logf("gwlab bench qos in the VM:\n%s", out)
 	if err != nil {

@@ -72,7 +72,10 @@ func Run(ctx context.Context, o Options) (int, error) {
 		"-smp", strconv.Itoa(cpus), "-m", strconv.Itoa(mem),
 		"-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none", "-no-reboot",
 		"-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0 rdinit=/init panic=-1 quiet")
+		// A soft lockup panics, and a panic ends qemu (-no-reboot): a
+		// guest stuck in the kernel fails at once with its console,
+		// instead of spinning until the caller's timeout.
+		"-append", "console=ttyS0 rdinit=/init panic=-1 softlockup_panic=1 quiet")
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
