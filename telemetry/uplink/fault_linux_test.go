@@ -4,12 +4,20 @@ package uplink
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	_ "github.com/mattn/go-sqlite3"
+	"golang.org/x/sys/unix"
+
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/netctl/netlab/testenv"
 	"github.com/branchgw/branchgw/telemetry/mqtttest"
 )
 
@@ -57,4 +65,102 @@ func TestFaultBrokerDropsBatchNoStorm(t *testing.T) {
 	if n == 0 {
 		t.Error("the gateway never connected")
 	}
+}
+
+// smallTmpfs mounts a tmpfs of size bytes for the test's store.
+func smallTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+		testenv.Unavailable(t, "mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// fillToTheLastByte leaves the store no way to write: its WAL is
+// checkpointed to nothing (a second connection, as the store is idle), its
+// reserve file is held open (so removing it frees nothing), and a filler
+// takes every free page. Undoing it frees the space again.
+func fillToTheLastByte(t *testing.T, db string) (undo func()) {
+	t.Helper()
+	c, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy, frames, done int
+	err = c.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done)
+	c.Close()
+	if err != nil || busy != 0 {
+		t.Fatalf("checkpoint the store's WAL: busy %d, %v", busy, err)
+	}
+	reserve, err := os.Open(db + ".reserve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(filepath.Dir(db), "filler")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for buf := make([]byte, 4096); ; {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, unix.ENOSPC) {
+				t.Fatalf("filling: %v", err)
+			}
+			break
+		}
+	}
+	f.Close()
+	undo = func() { reserve.Close(); _ = os.Remove(p) }
+	t.Cleanup(undo)
+	return undo
+}
+
+// TestFaultFullDiskNoResend (issue 26, 1): with the disk full to the last
+// byte the store cannot delete what the broker acknowledged. The session
+// goes on and never sends those records again; once space is back they
+// are deleted. The old code ended the session on the failed delete, and
+// every new session sent the whole backlog once more.
+func TestFaultFullDiskNoResend(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{Persist: true})
+	sub := mqtttest.Subscribe(t, b.URL(), "branchgw/#", mqtttest.SubscriberOptions{Persistent: true})
+	b.Stop()
+	m, tl := testConfigs(t, b.URL())
+	m.MaxReconnectDelay = config.Duration(60 * time.Second) // the default
+	tl.StorePath = smallTmpfs(t, "3m") + "/telemetry.db"
+	r := startRig(t, m, tl, Deps{MinReconnectDelay: time.Second})
+	const n = 240
+	pad := strings.Repeat("p", 200)
+	for i := range n {
+		if _, err := r.store.Append(context.Background(), "flows", fmt.Appendf(nil, `{"i":%d,"pad":%q}`, i, pad)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	undo := fillToTheLastByte(t, tl.StorePath)
+	b.Restart()
+	const watch = 15 * time.Second
+	time.Sleep(watch)
+
+	ta := count(t, sub.Messages())
+	most := 0
+	for _, c := range ta.seen["flows"] {
+		most = max(most, c)
+	}
+	t.Logf("disk full for %v: %d connections, records received %d of %d, the most copies of one record %d, backlog %d",
+		watch, connections(ta), len(ta.seen["flows"]), n, most, r.up.Snapshot().BacklogRecords)
+	if !ta.has("flows", n) {
+		t.Errorf("records missing at head office: %v", ta.missing("flows", n))
+	}
+	if most > 2 {
+		t.Errorf("a record was sent %d times, want at most 2", most)
+	}
+	if c := connections(ta); c > 1 {
+		t.Errorf("%d connections: a failed delete ended the session", c)
+	}
+	undo()
+	r.waitSnapshot(15*time.Second, "the acknowledged records deleted once space is back", func(s *Snapshot) bool {
+		return s.BacklogRecords == 0
+	})
 }

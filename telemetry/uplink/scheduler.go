@@ -2,6 +2,7 @@ package uplink
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/branchgw/branchgw/telemetry/store"
@@ -132,6 +133,19 @@ func (s *scheduler) build(ctx context.Context, stream string, pos *uint64, upto 
 	recs, err := s.u.deps.Store.Read(ctx, stream, *pos, upto, s.u.batchRecs)
 	if err != nil {
 		return nil, err
+	}
+	// Records the broker acknowledged but the store still holds are
+	// delivered: skip them.
+	for len(recs) > 0 && s.u.acked.count() > 0 {
+		kept := slices.DeleteFunc(slices.Clone(recs), func(r store.Record) bool { return s.u.acked.has(stream, r.Seq) })
+		if len(kept) > 0 {
+			recs = kept
+			break
+		}
+		*pos = recs[len(recs)-1].Seq
+		if recs, err = s.u.deps.Store.Read(ctx, stream, *pos, upto, s.u.batchRecs); err != nil {
+			return nil, err
+		}
 	}
 	if len(recs) == 0 {
 		if upto != 0 {

@@ -135,7 +135,6 @@ func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) 
 	sch := u.newScheduler()
 	slots := make(chan struct{}, u.window)
 	end := make(chan struct{})
-	failed := make(chan error, 1)
 	var acks sync.WaitGroup
 	defer acks.Wait()
 	defer close(end)
@@ -146,8 +145,9 @@ func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) 
 			return nil
 		case <-ctx.Done():
 			return nil
-		case err := <-failed:
-			return err
+		}
+		if err := u.acked.retry(ctx, u.deps.Now(), time.Second, u.deps.Store.Delete); err != nil {
+			u.log.Debug("uplink: acknowledged records still not deleted", "err", err)
 		}
 		b, wake, err := sch.next(ctx)
 		if err != nil {
@@ -162,9 +162,6 @@ func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) 
 			case <-timer.C:
 			case <-lost:
 			case <-ctx.Done():
-			case err := <-failed:
-				timer.Stop()
-				return err
 			}
 			timer.Stop()
 			continue
@@ -186,11 +183,11 @@ func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) 
 				return // not acknowledged: the records stay and go again
 			}
 			if err := u.deps.Store.Delete(context.Background(), b.stream, b.first, b.last); err != nil {
-				select {
-				case failed <- fmt.Errorf("delete acknowledged %s %d..%d: %w", b.stream, b.first, b.last, err):
-				default:
-				}
-				return
+				// Acknowledged is delivered: never send these again, delete
+				// them later, and keep the session (ending it would resend
+				// everything on the next connection).
+				u.acked.add(b.stream, b.first, b.last)
+				u.log.Warn("uplink: cannot delete acknowledged records; retrying", "stream", b.stream, "first", b.first, "last", b.last, "err", err)
 			}
 			u.ackedBatches.Add(1)
 			u.ackedRecords.Add(int64(b.records))

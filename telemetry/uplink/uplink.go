@@ -79,6 +79,10 @@ type Uplink struct {
 	window    int
 	backoff   backoff
 
+	// acked holds what the broker acknowledged but the store could not
+	// delete yet.
+	acked undeleted
+
 	handlers sync.Map // topic filter → mqtt.MessageHandler
 	client   atomic.Pointer[mqtt.Client]
 
