@@ -20,12 +20,7 @@ import (
 // and the store settles below what fits instead of hitting ENOSPC again and
 // again.
 func TestDiskFullIsSurvived(t *testing.T) {
-	testenv.NeedRoot(t)
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=3m"); err != nil {
-		testenv.Unavailable(t, "mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := testenv.Tmpfs(t, "3m")
 	c := testConfig(t)
 	c.StorePath = dir + "/telemetry.db"
 	var alarms []Alarm
@@ -114,12 +109,7 @@ func TestDiskFullIsSurvived(t *testing.T) {
 // the store grows back to its configured budget instead of keeping the
 // cut until the daemon restarts.
 func TestFaultDiskFullBudgetComesBack(t *testing.T) {
-	testenv.NeedRoot(t)
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=8m"); err != nil {
-		testenv.Unavailable(t, "mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	dir := testenv.Tmpfs(t, "8m")
 	filler := dir + "/app.log"
 	if err := os.WriteFile(filler, make([]byte, 6<<20), 0o644); err != nil {
 		t.Fatal(err)

@@ -67,18 +67,6 @@ func TestFaultBrokerDropsBatchNoStorm(t *testing.T) {
 	}
 }
 
-// smallTmpfs mounts a tmpfs of size bytes for the test's store.
-func smallTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	testenv.NeedRoot(t)
-	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		testenv.Unavailable(t, "mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
-	return dir
-}
-
 // fillToTheLastByte leaves the store no way to write: its WAL is
 // checkpointed to nothing (a second connection, as the store is idle), its
 // reserve file is held open (so removing it frees nothing), and a filler
@@ -129,7 +117,7 @@ func TestFaultFullDiskNoResend(t *testing.T) {
 	b.Stop()
 	m, tl := testConfigs(t, b.URL())
 	m.MaxReconnectDelay = config.Duration(60 * time.Second) // the default
-	tl.StorePath = smallTmpfs(t, "3m") + "/telemetry.db"
+	tl.StorePath = testenv.Tmpfs(t, "3m") + "/telemetry.db"
 	r := startRig(t, m, tl, Deps{MinReconnectDelay: time.Second})
 	const n = 240
 	pad := strings.Repeat("p", 200)
