@@ -71,17 +71,7 @@ func TestDiskFullIsSurvived(t *testing.T) {
 	// down: the store still opens (on its reserve). With not one free byte
 	// left SQLite cannot even evict, so appends fail with ErrFull, a clear
 	// error, nothing crashes or corrupts, and once space is back they work.
-	filler := dir + "/filler"
-	fill, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for chunk := make([]byte, 4096); ; {
-		if _, err := fill.Write(chunk); err != nil {
-			break
-		}
-	}
-	fill.Close()
+	free := testenv.Fill(t, dir+"/filler")
 	s = open(t, c, Options{})
 	var fullErr error
 	for i := range 2000 {
@@ -94,7 +84,7 @@ func TestDiskFullIsSurvived(t *testing.T) {
 		t.Fatalf("append on a full disk: %v, want ErrFull", fullErr)
 	}
 	t.Logf("disk filled by someone else: %v", fullErr)
-	os.Remove(filler)
+	free()
 	if _, err := s.Append(ctx, EventStream, []byte(`{"type":"space_back"}`)); err != nil {
 		t.Fatalf("append once space is back: %v", err)
 	}

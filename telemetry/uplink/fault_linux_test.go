@@ -5,7 +5,6 @@ package uplink
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
-	"golang.org/x/sys/unix"
 
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/netctl/netlab/testenv"
@@ -22,17 +20,6 @@ import (
 )
 
 // The faults of issue 26, each against a real mosquitto.
-
-// connections counts the gateway's births ("online" status messages).
-func connections(ta *tally) int {
-	n := 0
-	for _, s := range ta.status {
-		if s == "online" {
-			n++
-		}
-	}
-	return n
-}
 
 // TestFaultBrokerDropsBatchNoStorm (issue 26, 1): a broker that closes the
 // connection on every batch (over its packet size limit, as AWS IoT's
@@ -57,7 +44,7 @@ func TestFaultBrokerDropsBatchNoStorm(t *testing.T) {
 	// at the earliest.
 	const watch = 15 * time.Second
 	time.Sleep(watch)
-	n := connections(count(t, sub.Messages()))
+	n := count(t, sub.Messages()).births()
 	t.Logf("a broker that drops every batch: %d connections in %v", n, watch)
 	if n > 5 {
 		t.Errorf("%d connections in %v, want at most 5 (one per backoff step)", n, watch)
@@ -87,21 +74,8 @@ func fillToTheLastByte(t *testing.T, db string) (undo func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(filepath.Dir(db), "filler")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for buf := make([]byte, 4096); ; {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, unix.ENOSPC) {
-				t.Fatalf("filling: %v", err)
-			}
-			break
-		}
-	}
-	f.Close()
-	undo = func() { reserve.Close(); _ = os.Remove(p) }
+	free := testenv.Fill(t, filepath.Join(filepath.Dir(db), "filler"))
+	undo = func() { reserve.Close(); free() }
 	t.Cleanup(undo)
 	return undo
 }
@@ -137,14 +111,14 @@ func TestFaultFullDiskNoResend(t *testing.T) {
 		most = max(most, c)
 	}
 	t.Logf("disk full for %v: %d connections, records received %d of %d, the most copies of one record %d, backlog %d",
-		watch, connections(ta), len(ta.seen["flows"]), n, most, r.up.Snapshot().BacklogRecords)
+		watch, ta.births(), len(ta.seen["flows"]), n, most, r.up.Snapshot().BacklogRecords)
 	if !ta.has("flows", n) {
 		t.Errorf("records missing at head office: %v", ta.missing("flows", n))
 	}
 	if most > 2 {
 		t.Errorf("a record was sent %d times, want at most 2", most)
 	}
-	if c := connections(ta); c > 1 {
+	if c := ta.births(); c > 1 {
 		t.Errorf("%d connections: a failed delete ended the session", c)
 	}
 	undo()

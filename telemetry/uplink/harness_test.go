@@ -188,6 +188,17 @@ func (ta *tally) has(stream string, n uint64) bool {
 	return true
 }
 
+// births counts the gateway's connections: its "online" status messages.
+func (ta *tally) births() int {
+	n := 0
+	for _, s := range ta.status {
+		if s == "online" {
+			n++
+		}
+	}
+	return n
+}
+
 func (ta *tally) missing(stream string, n uint64) []uint64 {
 	var out []uint64
 	for q := uint64(1); q <= n && len(out) < 20; q++ {
