@@ -91,6 +91,7 @@ bench-root: deps-root cross build vm-kernel
 	$(GO) test -run '^$$' -bench . -benchtime 5x ./cmd/gatewayd
 	$(GO) test -run '^$$' -bench Append -benchtime 2s ./telemetry/store
 	$(GO) test -run '^$$' -bench Replay -benchtime 200000x ./telemetry/uplink
+	$(GO) test -run '^$$' -bench SlowLine -benchtime 1x ./telemetry/uplink
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./netctl/inspect/...
 	$(GO) test -run '^$$' -bench . ./netctl/zones/
 	BRANCHGW_LOAD_SECONDS=60 $(GO) test -run '^$$' -bench 'Load|PageWeight' -benchtime 1x ./gateway/web

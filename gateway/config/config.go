@@ -175,7 +175,8 @@ type Telemetry struct {
 	// BatchRecords and BatchBytes bound one MQTT message.
 	BatchRecords int      `yaml:"batch_records"`
 	BatchBytes   ByteSize `yaml:"batch_bytes"`
-	// ReplayPerSecond caps backlog batches per second after an outage.
+	// ReplayPerSecond caps backlog batches per second after an outage
+	// (a batch smaller than BatchRecords and BatchBytes counts for its share).
 	ReplayPerSecond int `yaml:"replay_per_second"`
 }
 

@@ -20,6 +20,8 @@ type Message struct {
 	Retained bool
 	// Duplicate is the DUP flag: the broker may have sent this one before.
 	Duplicate bool
+	// At is when it arrived.
+	At time.Time
 }
 
 // Subscriber is a real MQTT client that records every message it receives,
@@ -67,7 +69,7 @@ func Subscribe(t testing.TB, broker, filter string, o SubscriberOptions) *Subscr
 		}).
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
 			s.mu.Lock()
-			s.msgs = append(s.msgs, Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained(), Duplicate: m.Duplicate()})
+			s.msgs = append(s.msgs, Message{Topic: m.Topic(), Payload: m.Payload(), Retained: m.Retained(), Duplicate: m.Duplicate(), At: time.Now()})
 			s.mu.Unlock()
 			select {
 			case s.notify <- struct{}{}:

@@ -73,7 +73,7 @@ func TestCorruptFileIsMovedAsideAndAFreshStoreRuns(t *testing.T) {
 			if seq, err := s.Append(ctx, "flows", []byte(`{}`)); err != nil || seq != 1 {
 				t.Fatalf("append to fresh store: %d, %v", seq, err)
 			}
-			recs, err := s.Read(ctx, EventStream, 0, 0, 10)
+			recs, err := s.Read(ctx, EventStream, 0, 0, 10, 0)
 			if err != nil || len(recs) != 1 {
 				t.Fatalf("events %v, %v", recs, err)
 			}

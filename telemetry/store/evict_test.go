@@ -19,7 +19,7 @@ type gapEvent struct {
 
 func gaps(t *testing.T, s *Store) []gapEvent {
 	t.Helper()
-	recs, err := s.Read(context.Background(), EventStream, 0, 0, 1000)
+	recs, err := s.Read(context.Background(), EventStream, 0, 0, 1000, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestBudgetEvictsLowestPriorityOldestFirst(t *testing.T) {
 	if byName[StatusStream].Records != 20 {
 		t.Fatalf("status records %d, want all 20 kept: bulk goes first", byName[StatusStream].Records)
 	}
-	flows, _ := s.Read(ctx, "flows", 0, 0, 10000)
+	flows, _ := s.Read(ctx, "flows", 0, 0, 10000, 0)
 	if len(flows) == 0 || flows[len(flows)-1].Seq != 1000 {
 		t.Fatalf("the newest flows must be kept, got %d records", len(flows))
 	}

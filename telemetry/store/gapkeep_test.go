@@ -41,7 +41,7 @@ func TestGapEventsAreNeverEvicted(t *testing.T) {
 	}
 	var gaps []gapRec
 	for stream := range present {
-		recs, err := s.Read(ctx, stream, 0, 1<<40, 1<<20)
+		recs, err := s.Read(ctx, stream, 0, 1<<40, 1<<20, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

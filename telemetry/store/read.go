@@ -42,9 +42,11 @@ func (s *Store) Streams() []StreamInfo {
 	return out
 }
 
-// Read returns up to max records of stream with after < seq <= upto
-// (upto 0: no bound), in seq order.
-func (s *Store) Read(ctx context.Context, stream string, after, upto uint64, max int) ([]Record, error) {
+// Read returns records of stream with after < seq <= upto (upto 0: no
+// bound), in seq order: at most maxRecords, and no more once their payloads
+// reach maxBytes (0: no bound), so a batch of big records reads only what it
+// can send. The first record always comes, whatever its size.
+func (s *Store) Read(ctx context.Context, stream string, after, upto uint64, maxRecords, maxBytes int) ([]Record, error) {
 	s.mu.RLock()
 	st := s.byName[stream]
 	var id int64
@@ -62,19 +64,21 @@ func (s *Store) Read(ctx context.Context, stream string, after, upto uint64, max
 		return nil, nil
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT id, ts, boot, payload FROM records WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`,
-		key(id, after), key(id, upto), max)
+		key(id, after), key(id, upto), maxRecords)
 	if err != nil {
 		return nil, fmt.Errorf("store: read %s: %w", stream, err)
 	}
 	defer rows.Close()
 	var out []Record
-	for rows.Next() {
+	size := 0
+	for (maxBytes <= 0 || size < maxBytes) && rows.Next() {
 		var k, ts, boot int64
 		var payload []byte
 		if err := rows.Scan(&k, &ts, &boot, &payload); err != nil {
 			return nil, fmt.Errorf("store: read %s: %w", stream, err)
 		}
 		out = append(out, Record{Stream: stream, Seq: keySeq(k), Time: time.UnixMilli(ts), Boot: s.bootName(boot), Payload: payload})
+		size += len(payload)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: read %s: %w", stream, err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -56,7 +57,7 @@ func TestAppendReadDeleteAcrossRestart(t *testing.T) {
 	s.Close()
 
 	s = open(t, c, Options{BootID: "boot-b"})
-	recs, err := s.Read(ctx, "flows", 0, 0, 100)
+	recs, err := s.Read(ctx, "flows", 0, 0, 100, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +68,11 @@ func TestAppendReadDeleteAcrossRestart(t *testing.T) {
 	if err != nil || seq != 6 {
 		t.Fatalf("seq after restart: %d, %v; want 6 (seqs never repeat)", seq, err)
 	}
-	recs, _ = s.Read(ctx, "flows", 5, 0, 100)
+	recs, _ = s.Read(ctx, "flows", 5, 0, 100, 0)
 	if len(recs) != 1 || recs[0].Boot != "boot-b" {
 		t.Fatalf("new record %+v, want boot-b", recs)
 	}
-	recs, _ = s.Read(ctx, "flows", 0, 4, 100)
+	recs, _ = s.Read(ctx, "flows", 0, 4, 100, 0)
 	if len(recs) != 2 || recs[1].Seq != 4 {
 		t.Fatalf("bounded read %+v", recs)
 	}
@@ -163,7 +164,7 @@ func TestMigrationFromSchema1KeepsRecords(t *testing.T) {
 	if err := s.w.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil || v != SchemaVersion {
 		t.Fatalf("schema %d, %v; want %d", v, err, SchemaVersion)
 	}
-	recs, err := s.Read(ctx, "flows", 0, 0, 10)
+	recs, err := s.Read(ctx, "flows", 0, 0, 10, 0)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("records after migration: %v, %v", recs, err)
 	}
@@ -171,5 +172,33 @@ func TestMigrationFromSchema1KeepsRecords(t *testing.T) {
 	s.Close()
 	if _, err := Open(c, quiet(), Options{}); !errors.Is(err, ErrNewerSchema) {
 		t.Fatalf("newer schema: %v, want ErrNewerSchema", err)
+	}
+}
+
+// TestFaultBigRecordsReadOneBatch (issue 26, 8): a batch of big records
+// reads only what one message can carry. The old Read took its 500 records
+// whatever their size: 30 MB of 60 KiB records to send 2.
+func TestFaultBigRecordsReadOneBatch(t *testing.T) {
+	ctx := context.Background()
+	c := testConfig(t)
+	c.Budget = 64 << 20
+	s := open(t, c, Options{})
+	big := fmt.Appendf(nil, `{"pad":%q}`, strings.Repeat("x", 60<<10))
+	for range 20 {
+		if _, err := s.Append(ctx, "flows", big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		maxBytes, want int
+	}{
+		{128 << 10, 3}, // two fill 120 KiB, the third passes 128 KiB
+		{1, 1},         // the first always comes
+		{0, 20},        // no byte bound
+	} {
+		recs, err := s.Read(ctx, "flows", 0, 0, 500, tc.maxBytes)
+		if err != nil || len(recs) != tc.want {
+			t.Errorf("Read of at most %d bytes: %d records, %v; want %d", tc.maxBytes, len(recs), err, tc.want)
+		}
 	}
 }

@@ -31,6 +31,7 @@ type batch struct {
 	topic       string
 	stream      string
 	first, last uint64
+	historical  bool
 	records     int
 	payload     []byte
 }
@@ -86,7 +87,7 @@ func encode(gateway, topic string, recs []store.Record, historical bool, maxByte
 	buf = append(buf, `,"historical":`...)
 	buf = strconv.AppendBool(buf, historical)
 	buf = append(buf, '}')
-	return &batch{topic: topic, stream: first.Stream, first: first.Seq, last: last, records: n, payload: buf}
+	return &batch{topic: topic, stream: first.Stream, first: first.Seq, last: last, historical: historical, records: n, payload: buf}
 }
 
 func appendString(buf []byte, s string) []byte {

@@ -207,7 +207,7 @@ func checkNoneLost(t *testing.T, round int, mode, db string, acked map[recKey]bo
 	for _, st := range s.Streams() {
 		var after uint64
 		for {
-			recs, err := s.Read(context.Background(), st.Name, after, 0, 10000)
+			recs, err := s.Read(context.Background(), st.Name, after, 0, 10000, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,13 +5,16 @@ package uplink
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/branchgw/branchgw/gateway/config"
@@ -125,4 +128,56 @@ func TestFaultFullDiskNoResend(t *testing.T) {
 	r.waitSnapshot(15*time.Second, "the acknowledged records deleted once space is back", func(s *Snapshot) bool {
 		return s.BacklogRecords == 0
 	})
+}
+
+// failedToken is a publish paho gave up on: its "publish was broken by
+// timeout", when the connection could not take the message within the
+// write timeout, while the connection itself stays up.
+type failedToken struct{ done chan struct{} }
+
+func newFailedToken() *failedToken {
+	t := &failedToken{done: make(chan struct{})}
+	close(t.done)
+	return t
+}
+func (t *failedToken) Wait() bool                     { return true }
+func (t *failedToken) WaitTimeout(time.Duration) bool { return true }
+func (t *failedToken) Done() <-chan struct{}          { return t.done }
+func (t *failedToken) Error() error                   { return errors.New("publish was broken by timeout") }
+
+// TestFaultPublishErrorSendsAgain (issue 26, 6): one batch's publish fails
+// on a live connection. Its records go again on the same connection. The
+// old code had moved its cursor past them: they waited for a reconnect that
+// a healthy connection never makes.
+func TestFaultPublishErrorSendsAgain(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sub := mqtttest.Subscribe(t, b.URL(), "branchgw/#", mqtttest.SubscriberOptions{})
+	m, tl := testConfigs(t, b.URL())
+	var batches atomic.Int32
+	r := startRig(t, m, tl, Deps{}, func(u *Uplink) {
+		u.publishFn = func(c mqtt.Client, topic string, payload []byte) mqtt.Token {
+			if strings.Contains(topic, "/telemetry/") && batches.Add(1) == 2 {
+				return newFailedToken()
+			}
+			return publishBatch(c, topic, payload)
+		}
+	})
+	r.waitSnapshot(10*time.Second, "connected", func(s *Snapshot) bool { return s.Connected })
+	const n = 300
+	for i := range n {
+		if _, err := r.store.Append(context.Background(), "flows", fmt.Appendf(nil, `{"i":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ok := sub.WaitFor(20*time.Second, func(ms []mqtttest.Message) bool { return count(t, ms).has("flows", n) })
+	ta := count(t, sub.Messages())
+	if batches.Load() < 2 {
+		t.Fatalf("only %d batches published: the fault never happened", batches.Load())
+	}
+	if !ok {
+		t.Errorf("records missing at head office after a failed publish: %v", ta.missing("flows", n))
+	}
+	if c := ta.births(); c != 1 {
+		t.Errorf("%d connections, want 1", c)
+	}
 }

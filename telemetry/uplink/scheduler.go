@@ -3,6 +3,7 @@ package uplink
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/branchgw/branchgw/telemetry/store"
@@ -20,9 +21,11 @@ type cursor struct {
 }
 
 // scheduler decides what goes next on one connection, in this order:
+//  0. batches the connection failed to publish, again;
 //  1. live alarms and status, as soon as they exist;
 //  2. backlog alarms and status;
-//  3. backlog bulk records, at most one batch per replay interval;
+//  3. backlog bulk records, at most one full batch per replay interval
+//     (a batch the pacer made smaller counts for its share);
 //  4. live bulk records, once a batch is full or has lingered.
 //
 // So a live alarm never waits behind the backlog, and the backlog drains
@@ -31,6 +34,52 @@ type scheduler struct {
 	u          *Uplink
 	cur        map[string]*cursor
 	nextReplay time.Time
+	maxBytes   int // the batch size the pacer allows now
+
+	mu    sync.Mutex
+	redos []span
+}
+
+// span is a range of one stream's records to send again.
+type span struct {
+	stream      string
+	first, last uint64
+	historical  bool
+}
+
+// redo queues a batch whose publish failed while the connection stayed up
+// (paho gives up on a publish it could not hand to the connection within
+// the write timeout). The cursor has moved past it: without this its
+// records waited for the next connection, and could be evicted meanwhile.
+func (s *scheduler) redo(b *batch) {
+	s.mu.Lock()
+	s.redos = append(s.redos, span{b.stream, b.first, b.last, b.historical})
+	s.mu.Unlock()
+}
+
+// nextRedo builds a batch from the first queued span, putting back what did
+// not fit.
+func (s *scheduler) nextRedo(ctx context.Context) (*batch, error) {
+	for {
+		s.mu.Lock()
+		if len(s.redos) == 0 {
+			s.mu.Unlock()
+			return nil, nil
+		}
+		sp := s.redos[0]
+		s.redos = s.redos[1:]
+		s.mu.Unlock()
+		pos := sp.first - 1
+		b, err := s.build(ctx, sp.stream, &pos, sp.last, sp.historical)
+		if pos < sp.last {
+			s.mu.Lock()
+			s.redos = append([]span{{sp.stream, pos + 1, sp.last, sp.historical}}, s.redos...)
+			s.mu.Unlock()
+		}
+		if b != nil || err != nil {
+			return b, err
+		}
+	}
 }
 
 func (u *Uplink) newScheduler() *scheduler {
@@ -45,9 +94,13 @@ func (u *Uplink) newScheduler() *scheduler {
 // is pending; a store notification wakes it earlier.
 const idleWake = time.Second
 
-// next returns the next batch, or nil and how long to wait before asking
-// again.
-func (s *scheduler) next(ctx context.Context) (*batch, time.Duration, error) {
+// next returns the next batch of at most maxBytes, or nil and how long to
+// wait before asking again.
+func (s *scheduler) next(ctx context.Context, maxBytes int) (*batch, time.Duration, error) {
+	s.maxBytes = maxBytes
+	if b, err := s.nextRedo(ctx); b != nil || err != nil { // 0
+		return b, 0, err
+	}
 	streams := s.u.deps.Store.Streams()
 	for _, st := range streams {
 		if s.cur[st.Name] == nil {
@@ -94,7 +147,7 @@ func (s *scheduler) next(ctx context.Context) (*batch, time.Duration, error) {
 			if s.nextReplay.Before(now) {
 				s.nextReplay = now
 			}
-			s.nextReplay = s.nextReplay.Add(s.u.replay)
+			s.nextReplay = s.nextReplay.Add(s.u.replayGap(b))
 			return b, 0, nil
 		}
 	}
@@ -126,11 +179,32 @@ func (s *scheduler) next(ctx context.Context) (*batch, time.Duration, error) {
 	return nil, wake, nil
 }
 
+// replayGap is the replay interval's share that b takes: a batch full in
+// records or in bytes takes all of it. The cap stays telemetry's
+// replay_per_second full batches a second, however small the pacer makes
+// them on a slow line.
+func (u *Uplink) replayGap(b *batch) time.Duration {
+	share := max(float64(len(b.payload))/float64(u.batchByte), float64(b.records)/float64(u.batchRecs))
+	return time.Duration(float64(u.replay) * min(share, 1))
+}
+
 // build reads the records after *pos (up to upto, 0 for all) and encodes a
 // batch, moving *pos past what it took. Records evicted meanwhile are simply
 // skipped: their gap event tells head office.
 func (s *scheduler) build(ctx context.Context, stream string, pos *uint64, upto uint64, historical bool) (*batch, error) {
-	recs, err := s.u.deps.Store.Read(ctx, stream, *pos, upto, s.u.batchRecs)
+	// The last seq before the read: an empty read then proves nothing up to
+	// it is left. Taken after, it could jump over records committed in
+	// between (issue 26, 6).
+	var last uint64
+	for _, st := range s.u.deps.Store.Streams() {
+		if st.Name == stream {
+			last = st.LastSeq
+		}
+	}
+	read := func() ([]store.Record, error) {
+		return s.u.deps.Store.Read(ctx, stream, *pos, upto, s.u.batchRecs, s.maxBytes)
+	}
+	recs, err := read()
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +217,7 @@ func (s *scheduler) build(ctx context.Context, stream string, pos *uint64, upto 
 			break
 		}
 		*pos = recs[len(recs)-1].Seq
-		if recs, err = s.u.deps.Store.Read(ctx, stream, *pos, upto, s.u.batchRecs); err != nil {
+		if recs, err = read(); err != nil {
 			return nil, err
 		}
 	}
@@ -151,15 +225,11 @@ func (s *scheduler) build(ctx context.Context, stream string, pos *uint64, upto 
 		if upto != 0 {
 			*pos = upto
 		} else {
-			for _, st := range s.u.deps.Store.Streams() {
-				if st.Name == stream {
-					*pos = max(*pos, st.LastSeq)
-				}
-			}
+			*pos = max(*pos, last)
 		}
 		return nil, nil
 	}
-	b := encode(s.u.deps.Identity.GatewayID, s.u.topic(stream), recs, historical, s.u.batchByte)
+	b := encode(s.u.deps.Identity.GatewayID, s.u.topic(stream), recs, historical, s.maxBytes)
 	*pos = b.last
 	return b, nil
 }

@@ -1,6 +1,7 @@
 package uplink
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"testing"
@@ -39,10 +40,11 @@ func TestSchedulerOrderAndReplayCap(t *testing.T) {
 		first, last uint64
 		historical  bool
 		wake        time.Duration // when nothing is due
+		maxBytes    int           // the pacer's batch size; 0 for 128 KiB
 	}
 	step := func(name string, w want) {
 		t.Helper()
-		b, wake, err := sch.next(ctx)
+		b, wake, err := sch.next(ctx, cmp.Or(w.maxBytes, 128<<10))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,4 +80,14 @@ func TestSchedulerOrderAndReplayCap(t *testing.T) {
 	step("idle", want{wake: idleWake})
 	add("flows", 100)
 	step("a full batch does not linger", want{stream: "flows", first: 261, last: 360})
+	sch.redo(&batch{stream: "flows", first: 101, last: 200, historical: true})
+	add(store.EventStream, 1)
+	step("a failed publish goes again first", want{stream: "flows", first: 101, last: 200, historical: true})
+	step("then the live alarm", want{stream: store.EventStream, first: 4, last: 4})
+	sch.redo(&batch{stream: "flows", first: 1, last: 10, historical: true})
+	// The encoder keeps room for a record's envelope at its widest (63
+	// bytes) and the batch's tail (86): 300 bytes take two of these.
+	step("a slower line splits a failed batch", want{stream: "flows", first: 1, last: 2, historical: true, maxBytes: 300})
+	step("and sends the rest after it", want{stream: "flows", first: 3, last: 10, historical: true})
+	step("idle again", want{wake: idleWake})
 }

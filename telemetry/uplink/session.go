@@ -129,10 +129,11 @@ func wait(ctx context.Context, lost <-chan struct{}, t mqtt.Token) error {
 }
 
 // send publishes batches while the connection is up. At most window batches
-// are unacknowledged; each one's records are deleted from the store when its
-// PUBACK arrives.
+// and the pacer's bytes are unacknowledged; each batch's records are deleted
+// from the store when its PUBACK arrives.
 func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) error {
 	sch := u.newScheduler()
+	pace := newPacer(u.batchByte, u.window)
 	slots := make(chan struct{}, u.window)
 	end := make(chan struct{})
 	var acks sync.WaitGroup
@@ -149,16 +150,22 @@ func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) 
 		if err := u.acked.retry(ctx, u.deps.Now(), time.Second, u.deps.Store.Delete); err != nil {
 			u.log.Debug("uplink: acknowledged records still not deleted", "err", err)
 		}
-		b, wake, err := sch.next(ctx)
-		if err != nil {
-			<-slots
-			return err
+		var b *batch
+		wake := idleWake
+		size := pace.batchBytes(time.Now())
+		if size > 0 {
+			var err error
+			if b, wake, err = sch.next(ctx, size); err != nil {
+				<-slots
+				return err
+			}
 		}
 		if b == nil {
 			<-slots
 			timer := time.NewTimer(wake)
 			select {
 			case <-u.deps.Store.Notify():
+			case <-pace.room:
 			case <-timer.C:
 			case <-lost:
 			case <-ctx.Done():
@@ -166,7 +173,8 @@ func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) 
 			timer.Stop()
 			continue
 		}
-		tok := c.Publish(b.topic, 1, false, b.payload)
+		ticket := pace.sent(len(b.payload), time.Now())
+		tok := u.publishFn(c, b.topic, b.payload)
 		u.inflight.Add(1)
 		u.sentBatches.Add(1)
 		u.sentRecords.Add(int64(b.records))
@@ -179,9 +187,19 @@ func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) 
 			case <-end:
 				return
 			}
-			if tok.Error() != nil {
-				return // not acknowledged: the records stay and go again
+			if err := tok.Error(); err != nil {
+				// Not acknowledged: the records are still stored. On a live
+				// connection they go again now, not on the next one.
+				select {
+				case <-lost:
+				default:
+					u.log.Warn("uplink: publish failed; sending the batch again", "stream", b.stream, "first", b.first, "last", b.last, "err", err)
+					sch.redo(b)
+				}
+				pace.failed(ticket)
+				return
 			}
+			pace.acked(ticket, time.Now())
 			if err := u.deps.Store.Delete(context.Background(), b.stream, b.first, b.last); err != nil {
 				// Acknowledged is delivered: never send these again, delete
 				// them later, and keep the session (ending it would resend
@@ -194,4 +212,9 @@ func (u *Uplink) send(ctx context.Context, c mqtt.Client, lost <-chan struct{}) 
 			u.lastAck.Store(u.deps.Now().UnixMilli())
 		}()
 	}
+}
+
+// publishBatch hands one batch to the connection at QoS 1.
+func publishBatch(c mqtt.Client, topic string, payload []byte) mqtt.Token {
+	return c.Publish(topic, 1, false, payload)
 }

@@ -1,9 +1,9 @@
 // Package uplink sends the telemetry store to head office's MQTT broker:
 // one persistent session (fixed client id, CleanSession false), birth and
-// last will on …/status, batches of records at QoS 1 within a bounded
-// in-flight window, deletion from the store only after the broker's PUBACK,
-// and a rate-capped replay of the backlog after an outage that never holds
-// up live alarms.
+// last will on …/status, batches of records at QoS 1 sized and bounded in
+// flight by the rate the line delivers (pacer.go), deletion from the store
+// only after the broker's PUBACK, and a rate-capped replay of the backlog
+// after an outage that never holds up live alarms.
 package uplink
 
 import (
@@ -82,6 +82,8 @@ type Uplink struct {
 	// acked holds what the broker acknowledged but the store could not
 	// delete yet.
 	acked undeleted
+	// publishFn publishes a batch: publishBatch, or a test's fault.
+	publishFn func(c mqtt.Client, topic string, payload []byte) mqtt.Token
 
 	handlers sync.Map // topic filter → mqtt.MessageHandler
 	client   atomic.Pointer[mqtt.Client]
@@ -128,6 +130,7 @@ func New(mc config.MQTT, tc config.Telemetry, log *slog.Logger, d Deps) (*Uplink
 		batchByte: max(int(tc.BatchBytes), 1024),
 		window:    max(mc.Inflight, 1),
 		backoff:   backoff{base: d.MinReconnectDelay, max: max(mc.MaxReconnectDelay.D(), d.MinReconnectDelay), rand: d.Rand},
+		publishFn: publishBatch,
 	}
 	if tc.ReplayPerSecond > 0 {
 		u.replay = time.Second / time.Duration(tc.ReplayPerSecond)
