@@ -40,6 +40,25 @@ type Site struct {
 	ConfigVersion int64  `json:"config_version"`
 	// From …/config/reported.
 	ConfigState string `json:"config_state,omitempty"`
+
+	shown statusMark // the status record shown
+}
+
+// statusMark places a status record: its dedupe key (the gateway is the
+// site's) and when it was appended.
+type statusMark struct {
+	epoch string
+	seq   uint64
+	ts    int64 // unix milliseconds
+}
+
+// after reports whether m is newer than o: by seq within one store database
+// (one epoch), by append time across databases.
+func (m statusMark) after(o statusMark) bool {
+	if m.epoch == o.epoch {
+		return m.seq > o.seq
+	}
+	return m.ts >= o.ts
 }
 
 // Options connect head office to the broker.
@@ -150,14 +169,23 @@ func (f *Fleet) onMessage(_ mqtt.Client, m mqtt.Message) {
 		}
 	case kind == "telemetry/status":
 		var b struct {
+			Epoch   string `json:"epoch"`
 			Records []struct {
+				Seq  uint64       `json:"seq"`
+				TS   int64        `json:"ts"`
 				Data StatusRecord `json:"data"`
 			} `json:"records"`
 		}
 		if json.Unmarshal(m.Payload(), &b) != nil || len(b.Records) == 0 {
 			return
 		}
-		r := b.Records[len(b.Records)-1].Data
+		last := b.Records[len(b.Records)-1]
+		mark := statusMark{b.Epoch, last.Seq, last.TS}
+		if !mark.after(s.shown) {
+			return // a duplicate, or the backlog of an outage: older than what the site shows
+		}
+		s.shown = mark
+		r := last.Data
 		s.Backlog, s.POSHealth, s.ConfigVersion = r.Backlog, r.POSHealth, r.ConfigVersion
 		if r.ActiveWAN != "" {
 			s.ActiveWAN = r.ActiveWAN

@@ -130,9 +130,10 @@ func isCorrupt(err error) bool {
 }
 
 // moveAside renames the database and its WAL and shared-memory files to
-// <path>.corrupt-<time>[-wal|-shm], keeping them for a post-mortem.
-func moveAside(path string, now time.Time) (string, error) {
-	dst := path + ".corrupt-" + now.UTC().Format("20060102T150405.000")
+// <path>.<why>-<time>[-wal|-shm], keeping them for a post-mortem or a
+// firmware that can read them.
+func moveAside(path, why string, now time.Time) (string, error) {
+	dst := path + "." + why + "-" + now.UTC().Format("20060102T150405.000")
 	for _, suf := range []string{"", "-wal", "-shm"} {
 		if err := os.Rename(path+suf, dst+suf); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("move %s aside: %w", path+suf, err)
@@ -141,8 +142,8 @@ func moveAside(path string, now time.Time) (string, error) {
 	return dst, nil
 }
 
-// load reads the streams, boots and per-stream totals, and registers this
-// boot.
+// load reads the epoch, streams, boots and per-stream totals, and registers
+// this boot.
 func (s *Store) load(w *sql.DB) error {
 	s.wr = writerState{}
 	s.byName = map[string]*streamState{}
@@ -172,6 +173,9 @@ func (s *Store) load(w *sql.DB) error {
 		}
 		st.bytes += st.records * recordOverhead
 		s.wr.used += st.bytes
+	}
+	if err := w.QueryRow(`SELECT id FROM epoch`).Scan(&s.epoch); err != nil {
+		return fmt.Errorf("load epoch: %w", err)
 	}
 	if _, err := w.Exec(`INSERT OR IGNORE INTO boots(boot) VALUES (?)`, s.opts.BootID); err != nil {
 		return fmt.Errorf("register boot: %w", err)

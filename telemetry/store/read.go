@@ -122,6 +122,7 @@ func (s *Store) Oldest(ctx context.Context) (time.Time, bool, error) {
 // Snapshot is the store's state for the status page and /metrics.
 type Snapshot struct {
 	Path            string       `json:"path"`
+	Epoch           string       `json:"epoch"`
 	Records         int64        `json:"records"`
 	Bytes           int64        `json:"bytes"`
 	Budget          int64        `json:"budget"`
@@ -131,6 +132,7 @@ type Snapshot struct {
 	EvictedBytes    int64        `json:"evicted_bytes"`
 	DiskFullEvents  int64        `json:"disk_full_events"`
 	CorruptMovedTo  string       `json:"corrupt_moved_to,omitempty"`
+	NewerMovedTo    string       `json:"newer_moved_to,omitempty"` // a database from a newer gatewayd, after a rollback
 	Commits         int64        `json:"commits"`
 	Appended        int64        `json:"appended"`
 	LastError       string       `json:"last_error,omitempty"`
@@ -142,9 +144,9 @@ func (s *Store) Snapshot() *Snapshot { return s.snap.Load() }
 // publish is called by the writer (and Open) after state changes.
 func (s *Store) publish() {
 	sn := &Snapshot{
-		Path: s.path, Budget: s.budget, EffectiveBudget: s.wr.effBudget, Streams: s.Streams(),
+		Path: s.path, Epoch: s.epoch, Budget: s.budget, EffectiveBudget: s.wr.effBudget, Streams: s.Streams(),
 		EvictedRecords: s.wr.evictedRecords, EvictedBytes: s.wr.evictedBytes, DiskFullEvents: s.wr.diskFull,
-		CorruptMovedTo: s.corrupt, Commits: s.wr.commits, Appended: s.wr.appended, LastError: s.wr.lastErr,
+		CorruptMovedTo: s.corrupt, NewerMovedTo: s.newer, Commits: s.wr.commits, Appended: s.wr.appended, LastError: s.wr.lastErr,
 	}
 	for _, st := range sn.Streams {
 		sn.Records += st.Records

@@ -46,6 +46,11 @@ var migrations = []string{
 		records INTEGER NOT NULL,
 		bytes   INTEGER NOT NULL
 	);`,
+	// 3: the database's epoch, drawn once when it is made. Seqs start over
+	// only in a new database, so (gateway, epoch, stream, seq) never
+	// repeats: head office's dedupe key (README, MQTT contract).
+	`CREATE TABLE epoch (id TEXT NOT NULL);
+	INSERT INTO epoch (id) VALUES (lower(hex(randomblob(8))));`,
 }
 
 // SchemaVersion is the schema version this build writes.

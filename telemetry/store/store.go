@@ -124,7 +124,9 @@ type Store struct {
 	byID    map[int64]*streamState
 	boots   map[int64]string
 	bootRow int64
+	epoch   string // the database's, see migration 3
 	corrupt string // where a corrupt file was moved at open, if one was
+	newer   string // where a file of a newer schema was moved at open
 
 	wr writerState // owned by the writer goroutine
 }
@@ -181,7 +183,7 @@ func Open(cfg config.Telemetry, log *slog.Logger, opts Options) (*Store, error) 
 		detail, err = s.openChecked()
 	}
 	if err != nil && detail != "" {
-		moved, merr := moveAside(s.path, opts.Now())
+		moved, merr := moveAside(s.path, "corrupt", opts.Now())
 		if merr != nil {
 			return nil, fmt.Errorf("store %s: corrupt (%s) and cannot be moved aside: %w", s.path, detail, merr)
 		}
@@ -189,6 +191,22 @@ func Open(cfg config.Telemetry, log *slog.Logger, opts Options) (*Store, error) 
 		log.Error("store: corrupt database moved aside, starting a fresh one", "path", s.path, "moved_to", moved, "problem", detail)
 		if _, err = s.openChecked(); err != nil {
 			return nil, fmt.Errorf("store %s: fresh database after moving the corrupt one aside: %w", s.path, err)
+		}
+	}
+	var newer string
+	if errors.Is(err, ErrNewerSchema) {
+		// A firmware rollback: the version we left migrated the file, and
+		// guessing at its schema could lose or garble records. Keep it for
+		// that version, and go on recording in a fresh database (a new
+		// epoch, so its seqs never collide with the old file's).
+		moved, merr := moveAside(s.path, "newer", opts.Now())
+		if merr != nil {
+			return nil, fmt.Errorf("store %s: %v, and it cannot be moved aside: %w", s.path, err, merr)
+		}
+		s.newer, newer = moved, err.Error()
+		log.Error("store: database from a newer gatewayd moved aside, starting a fresh one", "path", s.path, "moved_to", moved, "problem", newer)
+		if _, err = s.openChecked(); err != nil {
+			return nil, fmt.Errorf("store %s: fresh database after moving the newer one aside: %w", s.path, err)
 		}
 	}
 	if err != nil {
@@ -203,6 +221,11 @@ func Open(cfg config.Telemetry, log *slog.Logger, opts Options) (*Store, error) 
 			"moved_to": s.corrupt, "problem": detail,
 		}, fmt.Sprintf("telemetry store was corrupt (%s); moved to %s, started a fresh one", detail, s.corrupt))
 	}
+	if s.newer != "" {
+		s.alarm(context.Background(), "store_newer_schema", map[string]any{
+			"moved_to": s.newer, "problem": newer,
+		}, fmt.Sprintf("telemetry store was written by a newer gatewayd (%s); moved to %s, started a fresh one", newer, s.newer))
+	}
 	return s, nil
 }
 
@@ -216,6 +239,11 @@ func (s *Store) Close() error {
 	})
 	return err
 }
+
+// Epoch names this database: a new one, after a corrupt file was set aside
+// or the file was lost, has another. With the gateway, stream and seq it is
+// head office's dedupe key, which never repeats.
+func (s *Store) Epoch() string { return s.epoch }
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }

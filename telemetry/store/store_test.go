@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -155,7 +156,7 @@ func TestMigrationFromSchema1KeepsRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Turn the file back into a schema-1 database, as an old firmware left it.
-	if _, err := s.w.Exec(`DROP TABLE evictions; PRAGMA user_version = 1`); err != nil {
+	if _, err := s.w.Exec(`DROP TABLE evictions; DROP TABLE epoch; PRAGMA user_version = 1`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -168,11 +169,44 @@ func TestMigrationFromSchema1KeepsRecords(t *testing.T) {
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("records after migration: %v, %v", recs, err)
 	}
+	if len(s.Epoch()) != 16 {
+		t.Fatalf("epoch %q after migration, want 16 hex digits", s.Epoch())
+	}
+}
+
+// A firmware rollback finds a database migrated by the newer version: it is
+// moved aside, never guessed at, and a fresh store runs, with an alarm.
+func TestNewerSchemaIsMovedAside(t *testing.T) {
+	ctx := context.Background()
+	c := testConfig(t)
+	s := open(t, c, Options{})
+	if _, err := s.Append(ctx, "flows", []byte(`{"new":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	old := s.Epoch()
 	s.w.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, SchemaVersion+1))
 	s.Close()
-	if _, err := Open(c, quiet(), Options{}); !errors.Is(err, ErrNewerSchema) {
-		t.Fatalf("newer schema: %v, want ErrNewerSchema", err)
+	var alarms []Alarm // OnAlarm runs inside Open here
+	s = open(t, c, Options{OnAlarm: func(a Alarm) { alarms = append(alarms, a) }})
+	sn := s.Snapshot()
+	if sn.NewerMovedTo == "" || len(alarms) != 1 || alarms[0].Kind != "store_newer_schema" || s.Epoch() == old {
+		t.Fatalf("snapshot %+v, alarms %+v: want the file moved aside, an alarm, a fresh store with a new epoch", sn, alarms)
 	}
+	if v, err := schemaVersion(sn.NewerMovedTo); err != nil || v != SchemaVersion+1 {
+		t.Fatalf("the file moved aside has schema %d (%v), want it untouched at %d", v, err, SchemaVersion+1)
+	}
+}
+
+// schemaVersion reads a database file's PRAGMA user_version.
+func schemaVersion(path string) (int, error) {
+	db, err := sql.Open("sqlite3", dsn(path, true))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var v int
+	err = db.QueryRow(`PRAGMA user_version`).Scan(&v)
+	return v, err
 }
 
 // TestFaultBigRecordsReadOneBatch (issue 26, 8): a batch of big records

@@ -8,10 +8,12 @@ import (
 )
 
 // Batch is the JSON of one telemetry message (DESIGN.md, MQTT contract).
-// Head office drops duplicates by (gateway, boot, stream, seq).
+// Head office drops duplicates by (gateway, epoch, stream, seq): the epoch
+// names the store's database, and seqs start over only in a new one.
 type Batch struct {
 	Gateway    string        `json:"gateway"`
-	Boot       string        `json:"boot"`
+	Epoch      string        `json:"epoch"`
+	Boot       string        `json:"boot"` // the run of the daemon that appended the records
 	Stream     string        `json:"stream"`
 	FirstSeq   uint64        `json:"first_seq"`
 	LastSeq    uint64        `json:"last_seq"`
@@ -40,10 +42,11 @@ type batch struct {
 // with room for 20-digit numbers.
 const recordJSONOverhead = len(`{"seq":,"ts":,"data":},`) + 40
 
-// encode builds the message from recs (all of one stream, in seq order): as
-// many as fit in maxBytes (at least one), and only records of the first
-// record's boot, since the boot id is per batch.
-func encode(gateway, topic string, recs []store.Record, historical bool, maxBytes int) *batch {
+// encode builds the message from recs (all of one stream of the store
+// whose epoch is given, in seq order): as many as fit in maxBytes (at least
+// one), and only records of the first record's boot, since the boot id is
+// per batch.
+func encode(gateway, epoch, topic string, recs []store.Record, historical bool, maxBytes int) *batch {
 	if len(recs) == 0 {
 		return nil
 	}
@@ -51,6 +54,8 @@ func encode(gateway, topic string, recs []store.Record, historical bool, maxByte
 	buf := make([]byte, 0, min(maxBytes, 4096))
 	buf = append(buf, `{"gateway":`...)
 	buf = appendString(buf, gateway)
+	buf = append(buf, `,"epoch":`...)
+	buf = appendString(buf, epoch)
 	buf = append(buf, `,"boot":`...)
 	buf = appendString(buf, first.Boot)
 	buf = append(buf, `,"stream":`...)

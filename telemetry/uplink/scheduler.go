@@ -229,7 +229,7 @@ func (s *scheduler) build(ctx context.Context, stream string, pos *uint64, upto 
 		}
 		return nil, nil
 	}
-	b := encode(s.u.deps.Identity.GatewayID, s.u.topic(stream), recs, historical, s.maxBytes)
+	b := encode(s.u.deps.Identity.GatewayID, s.u.deps.Store.Epoch(), s.u.topic(stream), recs, historical, s.maxBytes)
 	*pos = b.last
 	return b, nil
 }

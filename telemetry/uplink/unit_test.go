@@ -59,7 +59,7 @@ func TestEncodeBatch(t *testing.T) {
 		{"split at a boot change", mixed, 128 << 10, 3, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := encode("store-0042", "branchgw/store-0042/telemetry/flows", tc.in, tc.historical, tc.maxBytes)
+			b := encode("store-0042", "0123456789abcdef", "branchgw/store-0042/telemetry/flows", tc.in, tc.historical, tc.maxBytes)
 			if b.records != tc.wantN {
 				t.Fatalf("%d records, want %d", b.records, tc.wantN)
 			}
@@ -70,7 +70,7 @@ func TestEncodeBatch(t *testing.T) {
 			if err := json.Unmarshal(b.payload, &got); err != nil {
 				t.Fatalf("not JSON: %v", err)
 			}
-			if got.Gateway != "store-0042" || got.Stream != "flows" || got.FirstSeq != 1 ||
+			if got.Gateway != "store-0042" || got.Epoch != "0123456789abcdef" || got.Stream != "flows" || got.FirstSeq != 1 ||
 				got.LastSeq != uint64(tc.wantN) || len(got.Records) != tc.wantN ||
 				got.Historical != tc.historical || got.Boot != tc.in[0].Boot || b.last != got.LastSeq {
 				t.Fatalf("batch %+v", got)

@@ -10,6 +10,7 @@ import (
 // Received is one telemetry record as head office first received it.
 type Received struct {
 	Stream     string    `json:"stream"`
+	Epoch      string    `json:"epoch"` // the store database's, part of the dedupe key
 	Boot       string    `json:"boot"`
 	Seq        uint64    `json:"seq"`
 	TS         time.Time `json:"ts"` // when the gateway appended it
@@ -42,7 +43,7 @@ type StatusMsg struct {
 }
 
 // Recorder is head office's record of one site: every telemetry batch on
-// <prefix>/<site>/#, deduplicated by (gateway, boot, stream, seq) as the
+// <prefix>/<site>/#, deduplicated by (gateway, epoch, stream, seq) as the
 // MQTT contract says, and the events among them. It is fed by Handle, so
 // its logic is tested without a broker.
 type Recorder struct {
@@ -63,8 +64,8 @@ type Recorder struct {
 }
 
 type recKey struct {
-	gateway, boot, stream string
-	seq                   uint64
+	gateway, epoch, stream string
+	seq                    uint64
 }
 
 // NewRecorder records the site under root ("<prefix>/<site>").
@@ -76,6 +77,7 @@ func NewRecorder(root string) *Recorder {
 // on its own so that head office's view depends on the wire format only.
 type batch struct {
 	Gateway    string `json:"gateway"`
+	Epoch      string `json:"epoch"`
 	Boot       string `json:"boot"`
 	Stream     string `json:"stream"`
 	Historical bool   `json:"historical"`
@@ -112,7 +114,7 @@ func (r *Recorder) Handle(topic string, payload []byte, at time.Time) {
 			r.historical = at
 		}
 		for _, rec := range b.Records {
-			k := recKey{b.Gateway, b.Boot, b.Stream, rec.Seq}
+			k := recKey{b.Gateway, b.Epoch, b.Stream, rec.Seq}
 			if r.seen[k] {
 				r.dups[b.Stream]++
 				continue
@@ -122,7 +124,7 @@ func (r *Recorder) Handle(topic string, payload []byte, at time.Time) {
 			if !r.watch.IsZero() && r.backlog.IsZero() && ts.Before(r.watch) && at.After(r.watch) {
 				r.backlog = at
 			}
-			r.recs = append(r.recs, Received{Stream: b.Stream, Boot: b.Boot, Seq: rec.Seq,
+			r.recs = append(r.recs, Received{Stream: b.Stream, Epoch: b.Epoch, Boot: b.Boot, Seq: rec.Seq,
 				TS: ts, At: at, Historical: b.Historical})
 			if rest == "event" {
 				r.event(rec.Data)

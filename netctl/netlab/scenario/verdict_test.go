@@ -34,10 +34,13 @@ func TestRecorder(t *testing.T) {
 	r.Handle("branchgw/s1/status", []byte(`{"state":"online","boot":"b1"}`), at(0))
 	r.Handle("branchgw/s1/telemetry/status", []byte(`not json`), at(3))
 	r.Handle("branchgw/other/telemetry/status", batchJSON("status", "b1", false, rec(9, 0, `{}`)), at(3))
+	// The same boot and seq from a fresh database (a corrupt one was set
+	// aside): another epoch, so a new record, not a duplicate.
+	r.Handle("branchgw/s1/telemetry/status", fmt.Appendf(nil, `{"gateway":"g","epoch":"e2","boot":"b1","stream":"status","records":[%s]}`, rec(1, 3, `{}`)), at(4))
 
 	got := r.Snapshot()
-	if len(got.Records) != 6 {
-		t.Errorf("records: got %d, want 6", len(got.Records))
+	if len(got.Records) != 7 {
+		t.Errorf("records: got %d, want 7", len(got.Records))
 	}
 	if got.Duplicates["status"] != 1 {
 		t.Errorf("duplicates: %v", got.Duplicates)
