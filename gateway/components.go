@@ -70,6 +70,7 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 		{Component: webSock},
 		{Component: webLAN},
 		{Component: tp}, // its store and uplink appear as parts of their own
+		{Component: outboxPart{g}, Snapshot: func() any { return g.outbox.Snapshot() }},
 		{Component: rc, Snapshot: func() any { return map[string]int64{"config_pending_version": rc.PendingVersion()} }},
 		{Component: marker, Snapshot: func() any { return marker.Snapshot() }},
 	}
@@ -80,10 +81,7 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 		func(c *config.Config) any { return []any{c.WAN, c.Failover} },
 		func(c *config.Config) (*wan.Manager, error) {
 			return wan.New(c.WAN, c.Failover, g.log.With("component", "wan"), wan.Options{
-				OnEvent: func(e wan.Event) {
-					g.Emit("event", e)
-					g.followWAN(e)
-				},
+				OnEvent: g.onWANEvent,
 			})
 		}, g.supervisorRestart)
 	if err != nil {

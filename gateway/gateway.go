@@ -20,6 +20,7 @@ import (
 	"github.com/branchgw/branchgw/gateway/web"
 	"github.com/branchgw/branchgw/netctl/qos"
 	"github.com/branchgw/branchgw/netctl/wan"
+	"github.com/branchgw/branchgw/telemetry/outbox"
 )
 
 // Part is a supervised component and, if it has one, its snapshot.
@@ -76,6 +77,8 @@ type Gateway struct {
 	updater  *firmware.Updater
 	// telemetry is the head-office link, for Emit; nil in tests with Parts.
 	telemetry *telemetryPart
+	// outbox queues events for the telemetry store, so Emit never waits.
+	outbox *outbox.Outbox
 	// events and logs are the recent ones, for the status page.
 	events *web.EventLog
 	logs   *web.LogRing
@@ -83,6 +86,14 @@ type Gateway struct {
 	qos *qos.QoS
 	// wan picks the active uplink; nil in tests with Parts.
 	wan *rebuilt[*wan.Manager]
+}
+
+// onWANEvent is the WAN manager's event handler, which must not block: the
+// event is queued for head office (Emit never waits on the disk) and QoS
+// follows the active WAN at once.
+func (g *Gateway) onWANEvent(e wan.Event) {
+	g.Emit("event", e)
+	g.followWAN(e)
 }
 
 // followWAN moves shaping to the WAN that now carries traffic.
@@ -148,6 +159,7 @@ func New(cfg *config.Config, opt Options) (*Gateway, error) {
 		started:    time.Now(),
 		bootID:     newBootID(),
 	}
+	g.outbox = outbox.New(outboxCapacity, g.log.With("component", "outbox"))
 	g.setConfig(cfg)
 	g.firmware = firmware.NewRAUC()
 	g.updater = firmware.NewUpdater(g.firmware, func(e firmware.Event) { g.Emit("event", e) }, nil)

@@ -109,6 +109,28 @@ func (h *headOffice) dump(suffix string) string {
 	return strings.Join(out, "\n")
 }
 
+// siteYAML is the example config for a daemon in dir talking to broker,
+// with head office's key pub, at version, with edits (pairs of old, new).
+func siteYAML(t *testing.T, dir, broker string, pub ed25519.PublicKey, version int, edits ...string) string {
+	s := string(config.Example)
+	edits = append([]string{
+		"version: 1", fmt.Sprintf("version: %d", version),
+		"tcp://198.51.100.10:1883", broker,
+		"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock"),
+		"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
+		"listen: 198.18.10.1:80", "listen: 127.0.0.1:0",
+		"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", base64.StdEncoding.EncodeToString(pub),
+		"confirm_window: 120s", "confirm_window: 20s",
+	}, edits...)
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(s, edits[i]) {
+			t.Fatalf("%q not in example", edits[i])
+		}
+		s = strings.Replace(s, edits[i], edits[i+1], 1)
+	}
+	return s
+}
+
 // TestRemoteEndToEnd runs the daemon's real components against a real
 // mosquitto: signed commands, refusals, and config pushes that apply, get
 // rejected, or roll back when the broker goes away.
@@ -117,23 +139,7 @@ func TestRemoteEndToEnd(t *testing.T) {
 	pub, priv, _ := ed25519.GenerateKey(nil)
 	dir := t.TempDir()
 	yamlWith := func(version int, edits ...string) string {
-		s := string(config.Example)
-		edits = append([]string{
-			"version: 1", fmt.Sprintf("version: %d", version),
-			"tcp://198.51.100.10:1883", broker.URL(),
-			"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock"),
-			"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
-			"listen: 198.18.10.1:80", "listen: 127.0.0.1:0",
-			"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", base64.StdEncoding.EncodeToString(pub),
-			"confirm_window: 120s", "confirm_window: 20s",
-		}, edits...)
-		for i := 0; i+1 < len(edits); i += 2 {
-			if !strings.Contains(s, edits[i]) {
-				t.Fatalf("%q not in example", edits[i])
-			}
-			s = strings.Replace(s, edits[i], edits[i+1], 1)
-		}
-		return s
+		return siteYAML(t, dir, broker.URL(), pub, version, edits...)
 	}
 	path := filepath.Join(dir, "gatewayd.yaml")
 	os.WriteFile(path, []byte(yamlWith(1)), 0o640)

@@ -18,6 +18,7 @@ var partNames = map[string][]string{
 	"wan":     {"wan", "wans"},
 	"uplink":  {"uplink"},
 	"store":   {"store", "telemetry"},
+	"outbox":  {"outbox"},
 	"inspect": {"inspect"},
 	"qos":     {"qos"},
 	"zones":   {"zones", "firewall"},
@@ -192,6 +193,13 @@ func buildStatus(snap any, now time.Time) (*Status, error) {
 	var s StoreState
 	if part("store", &s) {
 		st.Store = &s
+		var ob struct {
+			Queued  int   `json:"queued"`
+			Dropped int64 `json:"dropped"`
+		}
+		if part("outbox", &ob) {
+			s.EventsQueued, s.EventsDropped = ob.Queued, ob.Dropped
+		}
 	}
 	var in rawInspect
 	if part("inspect", &in) {

@@ -74,6 +74,8 @@ var (
 	mBacklogB    = desc("store_backlog_bytes", "Bytes of telemetry not yet acknowledged.")
 	mStoreBudget = desc("store_budget_bytes", "The telemetry store's effective byte budget.")
 	mEvicted     = desc("store_evicted_records_total", "Telemetry records dropped because the budget was full.")
+	mDropped     = desc("store_events_dropped_total", "Events dropped because the queue in front of the telemetry store was full.")
+	mQueued      = desc("store_events_queued", "Events waiting for the telemetry store.")
 	mUplinkUp    = desc("uplink_connected", "1 while the head-office MQTT session is up.")
 	mUplinkRec   = desc("uplink_reconnects_total", "MQTT reconnects.")
 	mUplinkAcked = desc("uplink_acked_records_total", "Telemetry records acknowledged by the broker.")
@@ -169,6 +171,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if s := st.Store; s != nil {
 		g(mStoreBudget, float64(s.EffectiveBudget))
 		cnt(mEvicted, float64(s.EvictedRecords))
+		cnt(mDropped, float64(s.EventsDropped))
+		g(mQueued, float64(s.EventsQueued))
 		if st.Uplink == nil {
 			g(mBacklogRec, float64(s.Records))
 			g(mBacklogB, float64(s.Bytes))

@@ -114,6 +114,10 @@ type StoreState struct {
 	EvictedRecords  int64  `json:"evicted_records"`
 	EvictedBytes    int64  `json:"evicted_bytes"`
 	LastError       string `json:"last_error,omitempty"`
+	// The outbox in front of the store: events waiting, and dropped because
+	// it was full (each run of drops is reported to head office).
+	EventsQueued  int   `json:"events_queued"`
+	EventsDropped int64 `json:"events_dropped"`
 }
 
 // Terminal is one POS terminal's health.

@@ -139,6 +139,7 @@ func TestMetrics(t *testing.T) {
 		`branchgw_wan_loss_ratio{wan="wan2"} 0.015`, `branchgw_qos_class_drops_total{class="bulk",direction="up"} 120`, `branchgw_qos_active 1`,
 		`branchgw_flows_active 42`, `branchgw_devices 3`, `branchgw_devices_new 1`, `branchgw_capture_drops_total 0`,
 		`branchgw_store_backlog_records 12`, `branchgw_store_evicted_records_total 0`, `branchgw_uplink_connected 1`,
+		`branchgw_store_events_dropped_total 7`, `branchgw_store_events_queued 2`,
 		`branchgw_pos_degraded{terminal="pos1"} 0`, `branchgw_component_restarts_total{component="uplink"} 1`,
 		`branchgw_alarms{severity="info"} 1`, "go_goroutines", "process_resident_memory_bytes",
 	} {

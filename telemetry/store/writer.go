@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
 	"golang.org/x/sys/unix"
@@ -79,6 +80,47 @@ func (s *Store) Append(ctx context.Context, stream string, payload []byte) (uint
 	return r.seq, nil
 }
 
+// Entry is one record for AppendAll.
+type Entry struct {
+	Stream  string
+	Payload []byte
+	Time    time.Time // when it happened; zero for now
+}
+
+// AppendAll stores entries in their order, in as few commits as the writer
+// makes of them, and returns once each is durable or has failed: errs[i] is
+// entry i's error (ErrBadRecord ones were never submitted). An outbox in
+// front of the store uses it, so a burst of events shares one fsync.
+func (s *Store) AppendAll(ctx context.Context, entries []Entry) (errs []error) {
+	errs = make([]error, len(entries))
+	reqs := make([]*request, len(entries))
+	for i, e := range entries {
+		r, err := s.newAppend(e.Stream, e.Payload)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		if !e.Time.IsZero() {
+			r.ts = e.Time.UnixMilli()
+		}
+		reqs[i] = r
+	}
+	for i, r := range reqs {
+		if r != nil {
+			errs[i] = s.enqueue(ctx, r)
+			if errs[i] != nil {
+				reqs[i] = nil
+			}
+		}
+	}
+	for i, r := range reqs {
+		if r != nil {
+			errs[i] = s.wait(ctx, r)
+		}
+	}
+	return errs
+}
+
 // Delete removes the records first..last of stream (the uplink calls it
 // after the broker's PUBACK). It returns once the deletion is committed.
 func (s *Store) Delete(ctx context.Context, stream string, first, last uint64) error {
@@ -89,13 +131,26 @@ func (s *Store) Delete(ctx context.Context, stream string, first, last uint64) e
 }
 
 func (s *Store) submit(ctx context.Context, r *request) error {
+	if err := s.enqueue(ctx, r); err != nil {
+		return err
+	}
+	return s.wait(ctx, r)
+}
+
+// enqueue hands r to the writer.
+func (s *Store) enqueue(ctx context.Context, r *request) error {
 	select {
 	case s.reqs <- r:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.stop:
 		return ErrClosed
 	}
+}
+
+// wait waits for the writer's verdict on r.
+func (s *Store) wait(ctx context.Context, r *request) error {
 	select {
 	case err := <-r.done:
 		return err

@@ -210,7 +210,7 @@
     var y = s.system || {}, st = s.store;
     var pairs = [["Version", s.version || "–"], ["Uptime", s.uptime || "–"], ["CPU", (y.cpu_percent || 0).toFixed(0) + " %, load " + (y.load1 || 0).toFixed(2)],
       ["Memory", bytes(y.mem_used) + " of " + bytes(y.mem_total)], ["Disk", y.disk_total ? bytes(y.disk_used) + " of " + bytes(y.disk_total) + " (" + y.disk_path + ")" : "–"]];
-    if (st) pairs.push(["Store budget", bytes(st.bytes) + " of " + bytes(st.effective_budget || st.budget) + (st.evicted_records ? ", " + st.evicted_records + " evicted" : "")]);
+    if (st) pairs.push(["Store budget", bytes(st.bytes) + " of " + bytes(st.effective_budget || st.budget) + (st.evicted_records ? ", " + st.evicted_records + " evicted" : "") + (st.events_dropped ? ", " + st.events_dropped + " events dropped (queue full)" : "")]);
     if (s.firewall) pairs.push(["Firewall", s.firewall.error ? "error: " + s.firewall.error : s.firewall.in_sync ? "in sync" : "repairing"]);
     kv($("sys"), pairs);
     var tb = clear($("comp-table").tBodies[0]);
