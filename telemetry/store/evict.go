@@ -11,8 +11,8 @@ const evictChunk = 512
 
 // gapMarker is in every gap event's payload. Gap events are never evicted:
 // they are what explains the records that were, and evicting one would turn
-// that loss into an unexplained one. They are small and one per evicted run,
-// so they cannot fill the store.
+// that loss into an unexplained one. Past maxGaps of them the oldest are
+// merged (gapmerge.go), so they cannot fill the store.
 const gapMarker = `"type":"buffer_eviction"`
 
 // notGap is the SQL condition that keeps gap events out of an eviction.
@@ -78,7 +78,10 @@ func (s *Store) evict(tx *sql.Tx, p *pending, target int64, reason string) error
 		g := gaps[i]
 		g.last, g.count, g.bytes = keySeq(last), g.count+n, g.bytes+b
 	}
-	return s.recordGaps(tx, p, gaps, reason)
+	if err := s.recordGaps(tx, p, gaps, reason); err != nil {
+		return err
+	}
+	return s.mergeGaps(tx, p)
 }
 
 // victim picks the stream to evict from next, or nil.
@@ -122,29 +125,35 @@ func (s *Store) victim(tx *sql.Tx, p *pending) (*streamState, error) {
 
 // recordGaps appends one buffer_eviction event per gap.
 func (s *Store) recordGaps(tx *sql.Tx, p *pending, gaps []*gap, reason string) error {
-	if len(gaps) == 0 {
-		return nil
-	}
-	ev, err := p.stream(tx, EventStream)
-	if err != nil {
-		return err
-	}
-	ts := s.opts.Now().UnixMilli()
 	for _, g := range gaps {
 		payload := mustJSON(map[string]any{
 			"type": "buffer_eviction", "stream": g.stream.name, "reason": reason,
 			"first_seq": g.first, "last_seq": g.last, "count": g.count, "bytes": g.bytes,
 		})
-		ev.nextSeq++
-		if _, err := tx.Exec(`INSERT INTO records(id, ts, boot, payload) VALUES (?, ?, ?, ?)`,
-			key(ev.id, ev.nextSeq), ts, s.bootRow, payload); err != nil {
+		if err := s.addEvent(tx, p, payload); err != nil {
 			return fmt.Errorf("record gap of %s: %w", g.stream.name, err)
 		}
-		p.add(ev, 1, int64(len(payload)))
-		p.appended++
+		p.gaps++
 		msg := fmt.Sprintf("telemetry buffer evicted %d records (%d bytes) of stream %s, seq %d..%d (%s)",
 			g.count, g.bytes, g.stream.name, g.first, g.last, reason)
 		p.alarms = append(p.alarms, Alarm{Kind: "buffer_eviction", Message: msg, Time: s.opts.Now()})
 	}
+	return nil
+}
+
+// addEvent inserts one event record in tx: the store's own events, which
+// the writer cannot Append (it would wait on itself).
+func (s *Store) addEvent(tx *sql.Tx, p *pending, payload []byte) error {
+	ev, err := p.stream(tx, EventStream)
+	if err != nil {
+		return err
+	}
+	ev.nextSeq++
+	if _, err := tx.Exec(`INSERT INTO records(id, ts, boot, payload) VALUES (?, ?, ?, ?)`,
+		key(ev.id, ev.nextSeq), s.opts.Now().UnixMilli(), s.bootRow, payload); err != nil {
+		return err
+	}
+	p.add(ev, 1, int64(len(payload)))
+	p.appended++
 	return nil
 }

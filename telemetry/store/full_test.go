@@ -145,3 +145,33 @@ func TestFaultDiskFullBudgetComesBack(t *testing.T) {
 		t.Errorf("%d more disk-full events after the space came back", back.DiskFullEvents-cut.DiskFullEvents)
 	}
 }
+
+// TestFaultDiskFullAlarmIsStored (issue 26, 8): the disk_full alarm goes
+// into the event stream, with the room the eviction makes, so the uplink
+// takes it to head office. The old store only logged it and called
+// OnAlarm: head office saw the gap events but not why.
+func TestFaultDiskFullAlarmIsStored(t *testing.T) {
+	c := testConfig(t)
+	c.StorePath = testenv.Tmpfs(t, "3m") + "/telemetry.db"
+	s := open(t, c, Options{})
+	ctx := context.Background()
+	pad := strings.Repeat("p", 300)
+	for i := 0; s.Snapshot().DiskFullEvents == 0; i++ {
+		if i == 40000 {
+			t.Fatal("the disk never filled")
+		}
+		if _, err := s.Append(ctx, "flows", fmt.Appendf(nil, `{"i":%d,"pad":%q}`, i, pad)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := s.Read(ctx, EventStream, 0, 0, 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if strings.Contains(string(r.Payload), `"type":"disk_full"`) {
+			return
+		}
+	}
+	t.Errorf("no disk_full event among %d events", len(recs))
+}

@@ -145,7 +145,7 @@ func moveAside(path, why string, now time.Time) (string, error) {
 // load reads the epoch, streams, boots and per-stream totals, and registers
 // this boot.
 func (s *Store) load(w *sql.DB) error {
-	s.wr = writerState{}
+	s.wr = writerState{gapBound: maxGaps + 1} // unknown: the first eviction counts them
 	s.byName = map[string]*streamState{}
 	s.byID = map[int64]*streamState{}
 	s.boots = map[int64]string{}

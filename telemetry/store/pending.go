@@ -14,6 +14,7 @@ type pending struct {
 	used     int64
 	appended int64
 	evicted  map[int64][2]int64 // stream id → records, bytes evicted
+	gaps     int                // change in the number of gap events
 	alarms   []Alarm            // raised once the transaction commits
 }
 
@@ -118,6 +119,7 @@ func (s *Store) apply(p *pending) {
 	}
 	s.mu.Unlock()
 	s.wr.used = p.used
+	s.wr.gapBound += p.gaps
 	s.wr.commits++
 	s.wr.appended += p.appended
 	for _, e := range p.evicted {

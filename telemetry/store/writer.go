@@ -51,6 +51,7 @@ type writerState struct {
 	appended       int64
 	lastErr        string
 	reservePending bool // recreate the reserve after the next good commit
+	gapBound       int  // at least the number of gap events (gapmerge.go)
 }
 
 func (s *Store) newAppend(stream string, payload []byte) (*request, error) {
@@ -382,6 +383,13 @@ func (s *Store) recoverFull(batch []*request) {
 	if err == nil {
 		p := s.newPending()
 		err = s.evict(tx, p, target, "disk_full")
+		if err == nil {
+			// In the same transaction as the room it makes: an alarm
+			// Appended later would wait on the writer, and an OnAlarm alone
+			// never reached head office.
+			err = s.addEvent(tx, p, mustJSON(map[string]any{"type": "disk_full", "target_bytes": target,
+				"message": fmt.Sprintf("telemetry disk full: evicting down to %d bytes to go on recording", target)}))
+		}
 		if err == nil {
 			err = p.flush(tx)
 		}

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/netctl/netlab/testenv"
 	"github.com/branchgw/branchgw/telemetry/mqtttest"
@@ -36,13 +34,7 @@ func TestFullStoreEvictsByPriorityAndSendsTheGap(t *testing.T) {
 			b.Stop() // the store fills while head office is unreachable
 			m, tl := testConfigs(t, b.URL())
 			if tc.tmpfs {
-				testenv.NeedRoot(t)
-				dir := t.TempDir()
-				if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=3m"); err != nil {
-					testenv.Unavailable(t, "mount tmpfs: %v", err)
-				}
-				t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-				tl.StorePath = dir + "/telemetry.db"
+				tl.StorePath = testenv.Tmpfs(t, "3m") + "/telemetry.db"
 			}
 			tl.Budget = config.ByteSize(tc.budget)
 			r := startRig(t, m, tl, Deps{})

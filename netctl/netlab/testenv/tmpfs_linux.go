@@ -3,11 +3,9 @@
 package testenv
 
 import (
-	"errors"
-	"os"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/branchgw/branchgw/netctl/netlab/diskfull"
 )
 
 // Tmpfs mounts a tmpfs of size ("3m") on a new temporary directory, for
@@ -16,28 +14,21 @@ func Tmpfs(t testing.TB, size string) string {
 	t.Helper()
 	NeedRoot(t)
 	dir := t.TempDir()
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		Unavailable(t, "mount tmpfs: %v", err)
+	unmount, err := diskfull.Mount(dir, size)
+	if err != nil {
+		Unavailable(t, "%v", err)
 	}
-	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	t.Cleanup(unmount)
 	return dir
 }
 
-// Fill writes path until its file system is full (ENOSPC; any other error
-// fails the test) and returns a func that removes it again.
+// Fill writes path until its file system is full and returns a func that
+// removes it again; any error but ENOSPC fails the test.
 func Fill(t testing.TB, path string) (remove func()) {
 	t.Helper()
-	f, err := os.Create(path)
+	remove, err := diskfull.Fill(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	for buf := make([]byte, 4096); ; {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, unix.ENOSPC) {
-				t.Fatalf("filling %s: %v", path, err)
-			}
-			return func() { _ = os.Remove(path) }
-		}
-	}
+	return remove
 }
