@@ -94,6 +94,9 @@ type Gateway struct {
 func (g *Gateway) onWANEvent(e wan.Event) {
 	g.Emit("event", e)
 	g.followWAN(e)
+	if e.Kind != "wan_state" || e.To == "up" {
+		g.telemetry.wake() // a line to head office may be back
+	}
 }
 
 // followWAN moves shaping to the WAN that now carries traffic.

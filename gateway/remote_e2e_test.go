@@ -30,6 +30,20 @@ type headOffice struct {
 	root string
 }
 
+// newHeadOffice connects head office to broker: a subscriber on root and a
+// publisher that signs with key, both closed when the test ends.
+func newHeadOffice(t *testing.T, broker, root string, key ed25519.PrivateKey) *headOffice {
+	t.Helper()
+	ho := &headOffice{t: t, key: key, root: root,
+		sub: mqtttest.Subscribe(t, broker, root+"/#", mqtttest.SubscriberOptions{ClientID: "head-office"})}
+	ho.pub = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("head-office-pub"))
+	if tok := ho.pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { ho.pub.Disconnect(100) })
+	return ho
+}
+
 func (h *headOffice) send(topic string, retained bool, payload []byte) {
 	tok := h.pub.Publish(h.root+"/"+topic, 1, retained, payload)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -160,13 +174,7 @@ func TestRemoteEndToEnd(t *testing.T) {
 	}()
 
 	root := "branchgw/store-0042"
-	ho := &headOffice{t: t, key: priv, root: root,
-		sub: mqtttest.Subscribe(t, broker.URL(), root+"/#", mqtttest.SubscriberOptions{ClientID: "head-office"})}
-	ho.pub = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker.URL()).SetClientID("head-office-pub"))
-	if tok := ho.pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer ho.pub.Disconnect(100)
+	ho := newHeadOffice(t, broker.URL(), root, priv)
 	if !ho.sub.WaitFor(30*time.Second, func(ms []mqtttest.Message) bool {
 		for _, m := range ms {
 			if m.Topic == root+"/status" && bytes.Contains(m.Payload, []byte("online")) {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-
 	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/telemetry/mqtttest"
@@ -54,14 +52,7 @@ func TestFaultStoreCannotOpenKeepsTheLink(t *testing.T) {
 	go func() { done <- g.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	root := "branchgw/store-0042"
-	ho := &headOffice{t: t, key: priv, root: root,
-		sub: mqtttest.Subscribe(t, broker.URL(), root+"/#", mqtttest.SubscriberOptions{ClientID: "head-office"})}
-	ho.pub = mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker.URL()).SetClientID("head-office-pub"))
-	if tok := ho.pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer ho.pub.Disconnect(100)
+	ho := newHeadOffice(t, broker.URL(), "branchgw/store-0042", priv)
 	arrived := func(what string, topicSuffix, text string) {
 		t.Helper()
 		if !ho.sub.WaitFor(30*time.Second, func(ms []mqtttest.Message) bool {

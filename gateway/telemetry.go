@@ -235,6 +235,16 @@ func (t *telemetryPart) Reload(cfg *config.Config) error {
 	return nil
 }
 
+// wake asks the uplink to retry now (nil-safe: tests build no telemetry).
+func (t *telemetryPart) wake() {
+	if t == nil {
+		return
+	}
+	if up := t.up.Load(); up != nil {
+		up.Wake()
+	}
+}
+
 // snapshots adds the store's and the uplink's state to the daemon's.
 func (t *telemetryPart) snapshots(parts map[string]any) {
 	if st := t.store.Load(); st != nil {

@@ -11,8 +11,11 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // RunDir holds each lab's runtime files (server configs, pid files) under
@@ -95,6 +98,7 @@ func Clean(prefix string, log *slog.Logger) error {
 		dirs, _ = filepath.Glob(filepath.Join(RunDir, PrefixBase+"*"))
 	}
 	for _, d := range dirs {
+		unmountUnder(d) // a crashed scenario's store tmpfs
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, err)
 		}
@@ -103,6 +107,20 @@ func Clean(prefix string, log *slog.Logger) error {
 		log.Info("lab cleaned", "prefix", prefix, "namespaces", len(left), "processes", len(pids))
 	}
 	return errors.Join(errs...)
+}
+
+// unmountUnder detaches every mount below dir.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		// id parent major:minor root mountpoint ...
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			_ = unix.Unmount(f[4], unix.MNT_DETACH)
+		}
+	}
 }
 
 // killAll ends the given processes: SIGTERM, then SIGKILL after 2 s.

@@ -87,6 +87,7 @@ type Uplink struct {
 
 	handlers sync.Map // topic filter → mqtt.MessageHandler
 	client   atomic.Pointer[mqtt.Client]
+	wake     chan struct{} // Wake: a line came back, retry now
 
 	connected      atomic.Bool
 	connectedSince atomic.Int64
@@ -131,6 +132,7 @@ func New(mc config.MQTT, tc config.Telemetry, log *slog.Logger, d Deps) (*Uplink
 		window:    max(mc.Inflight, 1),
 		backoff:   backoff{base: d.MinReconnectDelay, max: max(mc.MaxReconnectDelay.D(), d.MinReconnectDelay), rand: d.Rand},
 		publishFn: publishBatch,
+		wake:      make(chan struct{}, 1),
 	}
 	if tc.ReplayPerSecond > 0 {
 		u.replay = time.Second / time.Duration(tc.ReplayPerSecond)
@@ -255,6 +257,10 @@ func (u *Uplink) Run(ctx context.Context) error {
 	}
 	go u.refresh(ctx)
 	for attempt := 0; ; {
+		select {
+		case <-u.wake: // the session about to start is the retry it asked for
+		default:
+		}
 		upFor, err := u.session(ctx)
 		if ctx.Err() != nil {
 			u.publish()
@@ -274,9 +280,22 @@ func (u *Uplink) Run(ctx context.Context) error {
 		u.publish()
 		select {
 		case <-time.After(d):
+		case <-u.wake:
+			attempt = 0 // a new line: its failures start the backoff over
 		case <-ctx.Done():
 			return nil
 		}
+	}
+}
+
+// Wake cuts the backoff short: the daemon calls it when a WAN comes up or
+// becomes active, so the first connection after an outage does not wait
+// out a backoff grown during it (up to mqtt.max_reconnect_delay: 47 s of
+// the store day's delivery delay after both lines came back).
+func (u *Uplink) Wake() {
+	select {
+	case u.wake <- struct{}{}:
+	default:
 	}
 }
 

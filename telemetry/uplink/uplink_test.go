@@ -164,3 +164,20 @@ func TestHandleAndPublish(t *testing.T) {
 		t.Fatal("response did not arrive")
 	}
 }
+
+// After an outage the backoff has grown: Wake (a WAN came back) retries at
+// once instead of waiting it out.
+func TestWakeCutsTheBackoff(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{Persist: true})
+	sub := mqtttest.Subscribe(t, b.URL(), "branchgw/#", mqtttest.SubscriberOptions{Persistent: true})
+	b.Stop()
+	m, tc := testConfigs(t, b.URL())
+	r := startRig(t, m, tc, Deps{MinReconnectDelay: 10 * time.Minute})
+	r.waitSnapshot(10*time.Second, "the first connect refused", func(s *Snapshot) bool { return s.Reconnects > 0 })
+	b.Restart()
+	r.up.Wake()
+	r.waitSnapshot(10*time.Second, "connected before a 10-minute backoff ran out", func(s *Snapshot) bool { return s.Connected })
+	if !sub.WaitFor(10*time.Second, func(ms []mqtttest.Message) bool { return count(t, ms).births() > 0 }) {
+		t.Fatal("no birth at head office")
+	}
+}

@@ -89,7 +89,7 @@ func failovers(o Observations) []WANEvent {
 func impaired(o Observations, wan string) []window {
 	var out []window
 	for _, f := range o.Faults {
-		hit := f.Kind == BothDown ||
+		hit := f.Kind == BothDown || f.Kind == Throttled ||
 			((f.Kind == CarrierPull || f.Kind == Flap || f.Kind == BlackHole) && f.WAN < len(o.WANs) && o.WANs[f.WAN] == wan)
 		if hit {
 			out = append(out, window{f.Start, f.End.Add(falseFailoverGrace)})
@@ -142,6 +142,8 @@ func judgeFailover(o Observations) ([]FaultVerdict, FailoverVerdict) {
 			for i := range o.WANs {
 				detect(f, i, o.Goals.CarrierDetect)
 			}
+		case Throttled:
+			detect(f, 0, o.Goals.CarrierDetect) // wan1's cable is out
 		case Flap:
 			r := FaultVerdict{Kind: f.Kind, WAN: o.WANs[f.WAN], At: f.Start.Sub(o.Start), Detect: -1, Note: f.Note}
 			hold := max(o.HoldDown, time.Second)

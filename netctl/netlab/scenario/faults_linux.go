@@ -7,11 +7,13 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/branchgw/branchgw/gateway/fleet"
 	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/netlab/diskfull"
 )
 
 // world is what the faults act on.
@@ -25,7 +27,9 @@ type world struct {
 	key    ed25519.PrivateKey
 	site   string
 	dir    string
-	join   *joiner
+	// dataDir is the tmpfs the telemetry store lives on.
+	dataDir string
+	join    *joiner
 
 	// config returns gatewayd's config file at version with extra settings.
 	config func(version int64, set map[string]string) ([]byte, error)
@@ -96,7 +100,28 @@ func (w *world) fault(ctx context.Context, s Step) (string, error) {
 		sleep(ctx, s.Dur)
 		return "", w.broker.start(ctx)
 	case KillDuringReplay:
-		return w.killDuringReplay(ctx, s.Dur)
+		note, err := w.awaitReplay(ctx, s.Dur)
+		if err := w.gw.kill9(); err != nil {
+			return note, err
+		}
+		return "killed " + note, err
+	case DiskFullDuringReplay:
+		note, _ := w.awaitReplay(ctx, s.Dur)
+		free, err := diskfull.Fill(filepath.Join(w.dataDir, "filler"))
+		if err != nil {
+			return note, err
+		}
+		sleep(ctx, w.p.FullFor)
+		free()
+		return fmt.Sprintf("store's disk full for %s, %s", w.p.FullFor, note), nil
+	case Throttled:
+		before := l.Shapes()[1]
+		sim := netlab.Shape{RateBits: w.p.ThrottleRate}
+		if err := errors.Join(l.Carrier(0, false), l.SetRate(1, netlab.ISPShape{Down: sim, Up: sim})); err != nil {
+			return "", err
+		}
+		sleep(ctx, s.Dur)
+		return fmt.Sprintf("wan1 pulled, wan2 at %d kbit/s", w.p.ThrottleRate/1000), errors.Join(l.SetRate(1, before), l.Carrier(0, true))
 	case BadPush, GoodPush:
 		return w.push(ctx, s.Kind)
 	case DeviceBurst:
@@ -109,25 +134,20 @@ func (w *world) fault(ctx context.Context, s Step) (string, error) {
 	return "", fmt.Errorf("unknown fault %q", s.Kind)
 }
 
-// killDuringReplay waits until head office receives the outage's backlog
+// awaitReplay waits until head office receives the outage's backlog
 // (records made before the step that arrive after it, or a batch flagged
-// historical), then kills gatewayd; the daemon loop restarts it.
-func (w *world) killDuringReplay(ctx context.Context, wait time.Duration) (string, error) {
+// historical), at most wait; the note says which.
+func (w *world) awaitReplay(ctx context.Context, wait time.Duration) (string, error) {
 	from := time.Now()
 	w.ho.WatchBacklog(from)
 	deadline := from.Add(wait)
-	note := "killed during the backlog replay"
 	for w.ho.BacklogSeen().IsZero() && w.ho.LastHistorical().Before(from) {
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			note = fmt.Sprintf("no replay seen within %s; killed anyway", wait)
-			break
+			return fmt.Sprintf("with no replay seen within %s", wait), ctx.Err()
 		}
 		sleep(ctx, 50*time.Millisecond)
 	}
-	if err := w.gw.kill9(); err != nil {
-		return note, err
-	}
-	return fmt.Sprintf("%s, %s after the step began", note, time.Since(from).Round(100*time.Millisecond)), nil
+	return fmt.Sprintf("during the backlog replay, %s after the step began", time.Since(from).Round(100*time.Millisecond)), nil
 }
 
 // push sends a config from head office and waits for the final report.

@@ -8,7 +8,7 @@ import "time"
 // fault once, so one detection must meet the bound.
 type Goals struct {
 	// POSSuccess is the minimum share of POS transactions that succeed
-	// outside the both-down window.
+	// outside the both-down and throttled windows.
 	POSSuccess float64 `json:"pos_success_min"`
 	// CarrierDetect bounds the time from a cable pull to the WAN marked down.
 	CarrierDetect time.Duration `json:"carrier_detect_max"`

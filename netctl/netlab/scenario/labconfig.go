@@ -13,6 +13,12 @@ import (
 // (its addresses are the lab's) with the run's paths, site, head-office key
 // and telemetry settings set, edited as a YAML tree. set adds or replaces
 // scalars at dotted paths after those.
+// dataDir is where the telemetry store lives in the lab's directory: a
+// tmpfs of its own, which DiskFullDuringReplay fills.
+func dataDir(dir string) string { return dir + "/data" }
+
+func storePath(dir string) string { return dataDir(dir) + "/telemetry.db" }
+
 func gatewaydConfig(site, dir string, version int64, key string, p Params, set map[string]string) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(config.Example, &doc); err != nil {
@@ -21,7 +27,7 @@ func gatewaydConfig(site, dir string, version int64, key string, p Params, set m
 	vals := map[string]string{
 		"site":                        site,
 		"version":                     fmt.Sprint(version),
-		"telemetry.store_path":        dir + "/telemetry.db",
+		"telemetry.store_path":        storePath(dir),
 		"telemetry.budget":            fmt.Sprintf("%dKiB", p.Budget>>10),
 		"telemetry.batch_records":     fmt.Sprint(p.BatchRecords),
 		"telemetry.replay_per_second": fmt.Sprint(p.ReplayPerSecond),

@@ -35,6 +35,15 @@ const (
 	// POS subnet for Dur (each raises alarms: disk budget pressure while
 	// the store is offline).
 	DeviceBurst FaultKind = "device-burst"
+	// DiskFullDuringReplay waits (up to Dur) until head office sees a
+	// backlog replay, as KillDuringReplay does, then fills the telemetry
+	// store's file system to the last byte for Params.FullFor.
+	DiskFullDuringReplay FaultKind = "disk-full-during-replay"
+	// Throttled pulls wan1's cable and cuts wan2 to ThrottleRate bit/s both
+	// ways for Dur: the store on its backup SIM past the data cap. POS
+	// transactions do not count toward the POS goal in this window (QoS
+	// shapes to the configured rate, far above this line's).
+	Throttled FaultKind = "backup-throttled"
 )
 
 // Step is one fault, At after the scenario's start.
@@ -76,6 +85,12 @@ type Params struct {
 	FlapOn, FlapOff time.Duration
 	// SlowDown and SlowUp are the rates of a Slow WAN, bit/s.
 	SlowDown, SlowUp uint64
+	// ThrottleRate is the backup line's rate while Throttled, bit/s.
+	ThrottleRate uint64
+	// DataSize is the size of the tmpfs the telemetry store lives on, so
+	// DiskFullDuringReplay can fill it; FullFor is how long it stays full.
+	DataSize string
+	FullFor  time.Duration
 
 	// gatewayd's settings for the scenario.
 	// Budget is telemetry.budget in bytes: small, so the outage's alarms
@@ -114,7 +129,8 @@ func common(name string, length time.Duration, steps []Step) Params {
 		OfficeDown: 30e6, OfficeUp: 25e6, GuestStream: 4e6,
 		DNSInterval: time.Second, DeviceEvery: 15 * time.Second, DeviceRate: 150,
 		FlapOn: time.Second, FlapOff: time.Second,
-		SlowDown: 2e6, SlowUp: 1e6,
+		SlowDown: 2e6, SlowUp: 1e6, ThrottleRate: 64e3,
+		DataSize: "8m", FullFor: 20 * time.Second,
 		Budget: 1 << 20, BatchRecords: 100, ReplayPerSecond: 5,
 		ConfirmWindow: 60 * time.Second, RestartDelay: 2 * time.Second,
 		HealthEvery: 5 * time.Second, PollEvery: 100 * time.Millisecond,
@@ -139,6 +155,8 @@ func Long() Params {
 		{At: 11 * m, Kind: BadPush},
 		{At: 11*m + 30*s, Kind: GoodPush},
 		{At: 12 * m, Dur: 20 * s, Kind: CarrierPull, WAN: 0},
+		{At: 12*m + 40*s, Dur: 60 * s, Kind: Throttled},
+		{At: 13*m + 40*s, Dur: 60 * s, Kind: DiskFullDuringReplay},
 	})
 }
 

@@ -157,7 +157,7 @@ func (v *Verdict) rows(o Observations) {
 	g := v.Goals
 	p := v.POS
 	v.figure("POS", "transactions attempted / succeeded", fmt.Sprintf("%d / %d", p.Attempted, p.Succeeded))
-	v.goal("POS", fmt.Sprintf("success outside both-down (+%s recovery)", g.Recovery()),
+	v.goal("POS", fmt.Sprintf("success outside both-down and the throttled SIM (+%s recovery)", g.Recovery()),
 		fmt.Sprintf("≥ %.1f%%", 100*g.POSSuccess),
 		fmt.Sprintf("%.2f%% (%d / %d)", 100*p.SuccessOutside, p.OutsideSucceeded, p.OutsideAttempted),
 		p.OutsideAttempted > 0 && p.SuccessOutside >= g.POSSuccess)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/branchgw/branchgw/gateway/fleet"
 	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/netlab/diskfull"
 )
 
 // Options are Run's dependencies.
@@ -85,6 +86,12 @@ func Run(ctx context.Context, p Params, o Options) (v *Verdict, err error) {
 	}
 	defer fwd.close()
 
+	unmount, err := diskfull.Mount(dataDir(dir), p.DataSize)
+	if err != nil {
+		return nil, err
+	}
+	defer unmount()
+
 	pub, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		return nil, err
@@ -119,7 +126,7 @@ func Run(ctx context.Context, p Params, o Options) (v *Verdict, err error) {
 	defer fl.Close()
 
 	gw := newDaemon(lab, o.Gatewayd, cfgPath, dir, filepath.Join(dir, "gatewayd.sock"),
-		filepath.Join(dir, "telemetry.db"), p.RestartDelay, o.Log)
+		storePath(dir), p.RestartDelay, o.Log)
 	if err := gw.run(); err != nil {
 		return nil, err
 	}
@@ -135,7 +142,7 @@ func Run(ctx context.Context, p Params, o Options) (v *Verdict, err error) {
 	defer join.close()
 
 	w := &world{lab: lab, p: p, broker: br, gw: gw, ho: ho, fleet: fl, key: key, site: site, dir: dir,
-		join: join, config: cfgFor, version: 1}
+		dataDir: dataDir(dir), join: join, config: cfgFor, version: 1}
 	obs := Observations{Params: p, Goals: o.Goals, HoldDown: hold}
 	for _, wp := range netlab.WAN {
 		obs.WANs = append(obs.WANs, wp.Name)
@@ -234,6 +241,8 @@ func stepWAN(s Step) string {
 	switch s.Kind {
 	case CarrierPull, Flap, BlackHole, Slow:
 		return netlab.WAN[s.WAN].Name
+	case Throttled:
+		return netlab.WAN[1].Name
 	}
 	return ""
 }

@@ -102,13 +102,14 @@ func Judge(o Observations) *Verdict {
 	return v
 }
 
-// bothDown is the both-down window, as transaction start times: from
-// POSTimeout before it (a transaction in flight when both lines die) to
-// the recovery time after it.
+// bothDown is the windows the POS goal does not cover, as transaction
+// start times: both lines down, or the store on a throttled SIM; from
+// POSTimeout before it (a transaction in flight when the lines go) to the
+// recovery time after it.
 func bothDown(o Observations) []window {
 	var out []window
 	for _, f := range o.Faults {
-		if f.Kind == BothDown {
+		if f.Kind == BothDown || f.Kind == Throttled {
 			out = append(out, window{f.Start.Add(-o.Params.POSTimeout), f.End.Add(o.Goals.Recovery())})
 		}
 	}
