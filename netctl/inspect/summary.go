@@ -23,9 +23,11 @@ type Summary struct {
 	TopDevices []DeviceBytes `json:"top_devices"`
 	// Devices is the inventory delta: devices first seen or changed (new
 	// address, DHCP hostname or fingerprint) in the period.
-	Devices []Device     `json:"devices"`
-	POS     []Terminal   `json:"pos"`
-	Capture CaptureStats `json:"capture"`
+	Devices []Device `json:"devices"`
+	// DevicesMore counts the changed devices left out of Devices.
+	DevicesMore int          `json:"devices_more,omitempty"`
+	POS         []Terminal   `json:"pos"`
+	Capture     CaptureStats `json:"capture"`
 }
 
 // AppBytes is one name's traffic in a period.
@@ -46,6 +48,12 @@ type DeviceBytes struct {
 type SummaryFunc func(Summary)
 
 const summaryTop = 10
+
+// summaryDevices bounds the inventory delta of one summary. A flood of new
+// MACs (the store day's device burst, a scan, a looping switch) made
+// summaries of 675 KB, ten times the telemetry store's record limit: the
+// store refused them whole, and head office got no flow summary at all.
+const summaryDevices = 100
 
 // summaryState is what the previous summary saw, to compute deltas.
 type summaryState struct {
@@ -114,6 +122,10 @@ func (in *Inspector) maybeSummarize(ts int64) {
 			s.TopDevices = append(s.TopDevices, DeviceBytes{MAC: macString(d.mac), Hostname: d.hostname, Bytes: delta})
 		}
 		if d.changed >= st.start {
+			if len(s.Devices) == summaryDevices {
+				s.DevicesMore++
+				continue
+			}
 			for _, dv := range snap.Devices {
 				if dv.MAC == macString(d.mac) {
 					s.Devices = append(s.Devices, dv)
