@@ -21,7 +21,7 @@ const (
 	maxSessions = 16
 	// A client is locked out after lockAfter failed logins, for lockFirst,
 	// doubling with each further failure up to lockMax; failures are
-	// forgotten after failWindow without one.
+	// forgotten after failWindow without a failure or a lock.
 	lockAfter  = 5
 	lockFirst  = time.Minute
 	lockMax    = 15 * time.Minute
@@ -35,6 +35,9 @@ type session struct {
 	csrf     string
 	created  time.Time
 	lastSeen time.Time
+	// hash is the password hash it logged in against: a new password ends
+	// it (issue 18, 4).
+	hash string
 }
 
 type failures struct {
@@ -73,39 +76,54 @@ func clientIP(r *http.Request) string {
 	return r.RemoteAddr
 }
 
-// lockedFor reports how long ip must still wait before trying again.
-func (a *auth) lockedFor(ip string) time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if f := a.fails[ip]; f != nil && a.now().Before(f.until) {
-		return f.until.Sub(a.now())
-	}
-	return 0
-}
-
-func (a *auth) failed(ip string) {
+// admit counts an attempt from ip as a failure before its password is
+// checked, and reports how long ip must wait when it is locked out. Counted
+// first, parallel guesses cannot all pass the lock while the checks queue
+// (issue 18, 3: 40 at once were all checked). A right password forgets
+// the count again (succeeded).
+func (a *auth) admit(ip string) time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
 	f := a.fails[ip]
-	if f == nil || now.Sub(f.last) > failWindow {
+	if f != nil && now.Before(f.until) {
+		return f.until.Sub(now)
+	}
+	// Forgotten only after a window quiet of failures and of locks, so the
+	// lock keeps doubling up to lockMax instead of starting over each time
+	// a 15-minute lock runs out.
+	if f == nil || now.Sub(later(f.last, f.until)) > failWindow {
 		f = &failures{}
 		a.fails[ip] = f
 	}
 	f.n++
 	f.last = now
 	if f.n >= lockAfter {
-		d := min(lockFirst<<min(f.n-lockAfter, 10), lockMax)
-		f.until = now.Add(d)
+		f.until = now.Add(min(lockFirst<<min(f.n-lockAfter, 10), lockMax))
 	}
 	// Keep the table bounded: forget clients quiet for a window.
 	if len(a.fails) > 1024 {
 		for k, v := range a.fails {
-			if now.Sub(v.last) > failWindow {
+			if now.Sub(later(v.last, v.until)) > failWindow {
 				delete(a.fails, k)
 			}
 		}
 	}
+	return 0
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// succeeded forgets ip's failures after a right password.
+func (a *auth) succeeded(ip string) {
+	a.mu.Lock()
+	delete(a.fails, ip)
+	a.mu.Unlock()
 }
 
 // check verifies a password, one check at a time.
@@ -123,17 +141,17 @@ func (a *auth) check(r *http.Request, password string) bool {
 	return passwd.Verify(h, password)
 }
 
-// login checks the password for ip and opens a session.
+// login checks the password of a request admit let through and opens a
+// session.
 func (a *auth) login(r *http.Request, password string) (tok string, s *session, ok bool) {
-	ip := clientIP(r)
+	h := a.hash()
 	if !a.check(r, password) {
-		a.failed(ip)
 		return "", nil, false
 	}
+	a.succeeded(clientIP(r))
 	now := a.now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.fails, ip)
 	a.expireLocked(now)
 	if len(a.sessions) >= maxSessions { // drop the least recently used
 		var oldest string
@@ -145,7 +163,7 @@ func (a *auth) login(r *http.Request, password string) (tok string, s *session, 
 		delete(a.sessions, oldest)
 	}
 	tok = token()
-	s = &session{csrf: token(), created: now, lastSeen: now}
+	s = &session{csrf: token(), created: now, lastSeen: now, hash: h}
 	a.sessions[tok] = s
 	return tok, s, true
 }
@@ -171,7 +189,7 @@ func (a *auth) session(r *http.Request) *session {
 	if s == nil {
 		return nil
 	}
-	if now.Sub(s.lastSeen) > sessionIdle || now.Sub(s.created) > sessionMax {
+	if now.Sub(s.lastSeen) > sessionIdle || now.Sub(s.created) > sessionMax || s.hash != a.hash() {
 		delete(a.sessions, c.Value)
 		return nil
 	}
@@ -194,11 +212,13 @@ func csrfOK(r *http.Request, s *session) bool {
 }
 
 // basicOK checks HTTP basic auth (for a Prometheus scraper), remembering
-// a verified password for basicTTL.
-func (a *auth) basicOK(r *http.Request) bool {
-	_, pw, ok := r.BasicAuth()
-	if !ok {
-		return false
+// a verified password for basicTTL. Wrong passwords count toward the same
+// lock as logins; wait says how long a locked-out client must wait, and
+// tried whether a password was given at all.
+func (a *auth) basicOK(r *http.Request) (ok, tried bool, wait time.Duration) {
+	_, pw, given := r.BasicAuth()
+	if !given {
+		return false, false, 0
 	}
 	key := sha256.Sum256([]byte(a.hash() + "\x00" + pw))
 	now := a.now()
@@ -206,17 +226,21 @@ func (a *auth) basicOK(r *http.Request) bool {
 	exp, hit := a.basic[key]
 	a.mu.Unlock()
 	if hit && now.Before(exp) {
-		return true
+		return true, true, 0
+	}
+	ip := clientIP(r)
+	if d := a.admit(ip); d > 0 {
+		return false, true, d
 	}
 	if !a.check(r, pw) {
-		a.failed(clientIP(r))
-		return false
+		return false, true, 0
 	}
+	a.succeeded(ip)
 	a.mu.Lock()
 	if len(a.basic) > 8 {
 		clear(a.basic)
 	}
 	a.basic[key] = now.Add(basicTTL)
 	a.mu.Unlock()
-	return true
+	return true, true, 0
 }

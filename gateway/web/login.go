@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // login checks the technician password and opens a session. It takes JSON
@@ -24,13 +25,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusUnsupportedMediaType, "send the password as JSON: {\"password\": \"...\"}")
 		return
 	}
-	ip := clientIP(r)
-	if d := s.auth.lockedFor(ip); d > 0 {
-		secs := int(math.Ceil(d.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		apiError(w, http.StatusTooManyRequests, fmt.Sprintf("too many wrong passwords: try again in %d s", secs))
-		return
-	}
 	var req struct {
 		Password string `json:"password"`
 	}
@@ -40,6 +34,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Password == "" {
 		apiError(w, http.StatusBadRequest, "password is empty")
+		return
+	}
+	if d := s.auth.admit(clientIP(r)); d > 0 {
+		tooMany(w, d)
 		return
 	}
 	tok, sess, ok := s.auth.login(r, req.Password)
@@ -52,6 +50,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true,
 		Secure: s.tls(), SameSite: http.SameSiteStrictMode, MaxAge: int(sessionMax.Seconds())})
 	writeJSON(w, http.StatusOK, map[string]any{"logged_in": true, "csrf": sess.csrf})
+}
+
+// tooMany answers a locked-out client with how long to wait.
+func tooMany(w http.ResponseWriter, d time.Duration) {
+	secs := int(math.Ceil(d.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	apiError(w, http.StatusTooManyRequests, fmt.Sprintf("too many wrong passwords: try again in %d s", secs))
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,14 +17,16 @@ func (s *Server) metricsAuth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if d := s.auth.lockedFor(clientIP(r)); d > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())+1))
-			apiError(w, http.StatusTooManyRequests, "too many wrong passwords")
-			return
-		}
-		if s.auth.basicOK(r) {
+		ok, tried, wait := s.auth.basicOK(r)
+		switch {
+		case ok:
 			next.ServeHTTP(w, r)
 			return
+		case wait > 0:
+			tooMany(w, wait)
+			return
+		case tried:
+			s.audit(r, "metrics_login_failed", "wrong password for /metrics (basic auth)")
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="branchgw", charset="UTF-8"`)
 		apiError(w, http.StatusUnauthorized, "log in, or scrape with basic auth and the technician password")

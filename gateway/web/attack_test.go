@@ -1,0 +1,129 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/passwd"
+)
+
+// TestAttackParallelGuessesAreLocked (issue 18, 3): 40 wrong passwords sent
+// at once from one address. At most lockAfter are checked; the rest are
+// refused with 429. The old lock was looked at before the serialized check
+// and not counted until after it, so all 40 were checked.
+func TestAttackParallelGuessesAreLocked(t *testing.T) {
+	_, _, ts := newLAN(t)
+	c := newClient(t, ts)
+	var checked, refused atomic.Int32
+	var wg sync.WaitGroup
+	for range 40 {
+		wg.Go(func() {
+			switch code, _, _ := c.req("POST", "/api/v1/login", `{"password":"guess"}`); code {
+			case http.StatusUnauthorized:
+				checked.Add(1)
+			case http.StatusTooManyRequests:
+				refused.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("40 parallel guesses: %d checked, %d refused", checked.Load(), refused.Load())
+	if checked.Load() > lockAfter || checked.Load()+refused.Load() != 40 {
+		t.Errorf("%d guesses checked and %d refused, want at most %d checked", checked.Load(), refused.Load(), lockAfter)
+	}
+}
+
+// TestAttackLockEscalates (issue 18, 3): a client that keeps guessing
+// waits 1, 2, 4, 8 and then 15 minutes, and stays at 15: the old count was
+// forgotten while a 15-minute lock ran out, so the lock went back to 1
+// minute after every 4 free guesses.
+func TestAttackLockEscalates(t *testing.T) {
+	f := newFakeGW(t)
+	d := f.deps()
+	var mu sync.Mutex
+	now := testBase
+	d.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := NewLAN(configWeb(), d)
+	c := newClient(t, httptestServer(t, s))
+	guess := func() (int, time.Duration) {
+		code, hdr, _ := c.req("POST", "/api/v1/login", `{"password":"guess"}`)
+		secs, _ := strconv.Atoi(hdr.Get("Retry-After"))
+		return code, time.Duration(secs) * time.Second
+	}
+	for range lockAfter {
+		guess()
+	}
+	for _, want := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 15 * time.Minute, 15 * time.Minute, 15 * time.Minute} {
+		code, wait := guess()
+		if code != http.StatusTooManyRequests || wait != want {
+			t.Fatalf("locked: %d, Retry-After %v, want 429 and %v", code, wait, want)
+		}
+		mu.Lock()
+		now = now.Add(wait + time.Second)
+		mu.Unlock()
+		if code, _ := guess(); code != http.StatusUnauthorized {
+			t.Fatalf("after the lock: %d, want the guess checked (401)", code)
+		}
+	}
+}
+
+// TestAttackMetricsGuesses (issue 18, 3): wrong basic-auth passwords on
+// /metrics count toward the same lock as logins and are audited.
+func TestAttackMetricsGuesses(t *testing.T) {
+	f, _, ts := newLAN(t)
+	c := newClient(t, ts)
+	for range lockAfter {
+		if code, _, _ := c.req("GET", "/metrics", "", "Authorization", "Basic "+b64("prometheus:guess")); code != http.StatusUnauthorized {
+			t.Fatalf("wrong scrape password: %d", code)
+		}
+	}
+	if code, _, _ := c.req("POST", "/api/v1/login", `{"password":"`+testPassword+`"}`); code != http.StatusTooManyRequests {
+		t.Errorf("login after %d wrong scrape passwords: %d, want 429", lockAfter, code)
+	}
+	n := 0
+	for _, e := range f.events.Recent(100) {
+		if e.Kind == "metrics_login_failed" {
+			n++
+		}
+	}
+	if n != lockAfter {
+		t.Errorf("%d failed scrapes audited, want %d", n, lockAfter)
+	}
+}
+
+// TestAttackSessionSurvivesPasswordChange (issue 18, 4): after a reload
+// with a new password hash, a session opened with the old password is over:
+// it reads nothing and reboots nothing. The old sessions outlived it.
+func TestAttackSessionSurvivesPasswordChange(t *testing.T) {
+	f := newFakeGW(t)
+	d := f.deps()
+	var cfg atomic.Pointer[config.Config]
+	cfg.Store(testConfig())
+	d.Config = cfg.Load
+	c := newClient(t, httptestServer(t, NewLAN(configWeb(), d)))
+	c.login()
+	if code, _, _ := c.req("GET", "/api/v1/status", ""); code != http.StatusOK {
+		t.Fatalf("status while logged in: %d", code)
+	}
+	h, err := passwd.New("a new technician password", 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := *cfg.Load()
+	next.Web.TechnicianPasswordHash = h
+	cfg.Store(&next)
+	if code, _, _ := c.req("GET", "/api/v1/status", ""); code != http.StatusUnauthorized {
+		t.Errorf("status with a session from before the password changed: %d, want 401", code)
+	}
+	if code, _, _ := c.req("POST", "/api/v1/reboot", `{"confirm":true}`, csrfHeader, c.csrf); code == http.StatusOK {
+		t.Error("a session from before the password changed rebooted the box")
+	}
+	if calls := f.Calls(); len(calls) > 0 {
+		t.Errorf("actions ran: %v", calls)
+	}
+}
