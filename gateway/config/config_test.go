@@ -105,6 +105,9 @@ func TestBadConfigs(t *testing.T) {
 		}, `wan: at most 2 WANs are supported, found 3 (line 3)`},
 		{"rate without unit parses as bits", func(t *testing.T) string { return edit(t, "rate_up: 10mbit", "rate_up: fast") },
 			`wan[0].rate_up: "fast": not a rate (like "20mbit" or "512kbit") (line 5)`},
+		{"TestAttackHugeWANRate: a rate that overflowed the shaper (issue 18, 8)", func(t *testing.T) string {
+			return edit(t, "rate_up: 10mbit", "rate_up: 204963823041217241bit")
+		}, `wan[0].rate_up: 204963823041217248 bit/s: faster than any line, at most 100gbit (line 5)`},
 		{"rate missing with qos on", func(t *testing.T) string { return edit(t, "    rate_up: 10mbit\n", "") },
 			`wan[0].rate_up: required when qos is enabled: the shaper needs the link's rate (like "20mbit") (line 3)`},
 		{"duration without unit", func(t *testing.T) string { return edit(t, "site: s1", "site: s1\nfailover:\n  probe_interval: 5") },

@@ -247,6 +247,10 @@ func (v *validator) rate(path string, r Rate) {
 		v.fail(path, "required when qos is enabled: the shaper needs the link's rate (like \"20mbit\")")
 	case r < 64e3:
 		v.fail(path, "%d bit/s: too slow to shape, at least 64kbit", r)
+	case r > 100e9:
+		// Beyond any line, and the shaper's arithmetic: 204963823041217241bit
+		// became an 8 kbit/s root class (issue 18, 8).
+		v.fail(path, "%d bit/s: faster than any line, at most 100gbit", r)
 	}
 }
 

@@ -22,7 +22,11 @@ const (
 	// DefaultIterations follows OWASP's 2023 advice for PBKDF2-HMAC-SHA256.
 	DefaultIterations = 600_000
 	minIterations     = 10_000
-	keyLen            = 32
+	// maxIterations bounds one check: about 10 s on the box's ARM core. A
+	// hash with 2^40 held the single check slot, and with it every login,
+	// for ever (issue 18, 7).
+	maxIterations = 10_000_000
+	keyLen        = 32
 )
 
 var b64 = base64.RawStdEncoding
@@ -53,8 +57,8 @@ func Parse(s string) (Hash, error) {
 		return Hash{}, errors.New(`not a password hash (want "pbkdf2-sha256$…", made by gwctl hash-password)`)
 	}
 	n, err := strconv.Atoi(parts[1])
-	if err != nil || n < minIterations {
-		return Hash{}, fmt.Errorf("password hash: iterations %q: want a number of at least %d", parts[1], minIterations)
+	if err != nil || n < minIterations || n > maxIterations {
+		return Hash{}, fmt.Errorf("password hash: iterations %q: want a number from %d to %d", parts[1], minIterations, maxIterations)
 	}
 	salt, err1 := b64.DecodeString(parts[2])
 	key, err2 := b64.DecodeString(parts[3])

@@ -35,3 +35,20 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackHugeIterationCount (issue 18, 7): a hash with 2^40 iterations
+// is refused by Parse (and so by config validation); Verify refuses it at
+// once instead of computing for days in the single check slot.
+func TestAttackHugeIterationCount(t *testing.T) {
+	h, err := New("s3cret", minIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Replace(h, "$10000$", "$1099511627776$", 1)
+	if _, err := Parse(huge); err == nil || !strings.Contains(err.Error(), "iterations") {
+		t.Fatalf("Parse of 2^40 iterations: %v, want refused", err)
+	}
+	if Verify(huge, "s3cret") {
+		t.Error("Verify accepted a hash it cannot afford to check")
+	}
+}

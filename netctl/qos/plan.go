@@ -244,8 +244,8 @@ func side(cfg Config, dev string, rate uint64, metered bool) Side {
 			continue
 		}
 		cl := cfg.Classes[i]
-		r := max(rate*uint64(cl.RatePercent)/100, minClassRate)
-		c := max(rate*uint64(cl.CeilPercent)/100, r)
+		r := max(percentOf(rate, cl.RatePercent), minClassRate)
+		c := max(percentOf(rate, cl.CeilPercent), r)
 		if metered && (name == ClassBulk || name == ClassGuest) {
 			// A metered line carries payments, not backups: bulk and guest
 			// get their guaranteed share and nothing more.
@@ -262,6 +262,12 @@ func side(cfg Config, dev string, rate uint64, metered bool) Side {
 // quantum keeps HTB's deficit round robin fair without the kernel's
 // "quantum is too small/big" warnings: a tenth of a second's bytes at
 // rate/10 (HTB's r2q), clamped to one frame and 60000 bytes.
+// percentOf is pct % of rate, exact and without overflow for any rate.
+func percentOf(rate uint64, pct int) uint64 {
+	p := uint64(pct)
+	return rate/100*p + rate%100*p/100
+}
+
 func quantum(rate uint64) uint32 { return uint32(min(max(rate/8/10, mtu), 60000)) }
 
 func classIndex(cs []Class, name string) int {
