@@ -277,3 +277,21 @@ func TestUnits(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackBrokerURLPassword (issue 18, 9): a password in mqtt.broker is
+// refused, and no error repeats it (errors reach logs and head office).
+// The old validation took it, and the URL went into logs, last_error, the
+// uplink's events and the diagnostics bundle.
+func TestAttackBrokerURLPassword(t *testing.T) {
+	for _, broker := range []string{"tcp://gw:hunter2@198.51.100.10:1883", "tcp://gw:hunter2@[198.51.100.10:1883"} {
+		_, err := Parse([]byte(edit(t, "site: s1", "site: s1\nmqtt:\n  broker: "+broker)), t.TempDir())
+		switch {
+		case err == nil:
+			t.Errorf("%s: accepted", broker)
+		case strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("%s: the error shows the password: %v", broker, err)
+		case !strings.Contains(err.Error(), "mqtt.password_file"):
+			t.Errorf("%s: the error does not say where credentials go: %v", broker, err)
+		}
+	}
+}

@@ -505,8 +505,16 @@ func (v *validator) mqtt(m *MQTT) {
 	u, err := url.Parse(m.Broker)
 	switch {
 	case m.Broker == "":
+	case err != nil && strings.Contains(m.Broker, "@"):
+		// It may hold a password: never echo it (errors go to logs and to
+		// head office in a push's report).
+		v.fail("mqtt.broker", "not a broker URL (not shown: it holds an '@'; credentials belong in mqtt.username and mqtt.password_file)")
 	case err != nil || u.Host == "":
 		v.fail("mqtt.broker", "%q: not a broker URL (like \"mqtts://broker.example:8883\")", m.Broker)
+	case u.User != nil:
+		// In the URL a password would reach the logs, last_error, the
+		// uplink's events and the diagnostics bundle (issue 18, 9).
+		v.fail("mqtt.broker", "%q: credentials in the URL are refused: use mqtt.username and mqtt.password_file", u.Redacted())
 	case !slices.Contains([]string{"tcp", "mqtt", "ssl", "tls", "mqtts"}, u.Scheme):
 		v.fail("mqtt.broker", "%q: scheme must be tcp, mqtt, ssl, tls or mqtts", m.Broker)
 	case u.Port() == "":
