@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -158,6 +160,15 @@ func writeRaw(w http.ResponseWriter, code int, b []byte) {
 
 // readJSON decodes a small JSON body strictly: an unknown field or a
 // second value is an error, so a typo never silently does nothing.
+// isJSON reports whether a Content-Type is JSON: "application/json", with
+// parameters or none ("; charset=utf-8", as browsers and fetch libraries
+// send it), in any case, and in UTF-8 if a charset is named.
+func isJSON(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	cs, named := params["charset"]
+	return err == nil && mt == "application/json" && (!named || strings.EqualFold(cs, "utf-8"))
+}
+
 func readJSON(r *http.Request, into any) error {
 	if r.ContentLength == 0 && r.Body == http.NoBody {
 		return nil
@@ -173,7 +184,7 @@ func readJSON(r *http.Request, into any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
 		return fmt.Errorf("content type %q: send application/json", ct)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -127,3 +127,28 @@ func TestAttackSessionSurvivesPasswordChange(t *testing.T) {
 		t.Errorf("actions ran: %v", calls)
 	}
 }
+
+// TestLoginContentTypes (issue 18, 10): a login sent as JSON with a charset
+// parameter, as fetch libraries send it, works; anything that is not JSON
+// is refused before the password is looked at. The old check wanted the
+// exact string "application/json" and answered 400 to the charset.
+func TestLoginContentTypes(t *testing.T) {
+	for _, tc := range []struct {
+		ct   string
+		code int
+	}{
+		{"application/json", http.StatusOK},
+		{"application/json; charset=utf-8", http.StatusOK},
+		{"Application/JSON; charset=UTF-8", http.StatusOK},
+		{"application/json; charset=latin1", http.StatusUnsupportedMediaType},
+		{"application/jsonp", http.StatusUnsupportedMediaType},
+		{"text/plain", http.StatusUnsupportedMediaType},
+	} {
+		_, _, ts := newLAN(t)
+		c := newClient(t, ts)
+		code, _, body := c.req("POST", "/api/v1/login", `{"password":"`+testPassword+`"}`, "Content-Type", tc.ct)
+		if code != tc.code {
+			t.Errorf("login as %q: %d %s, want %d", tc.ct, code, body, tc.code)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -21,7 +20,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusServiceUnavailable, "no technician password is set (web.technician_password_hash)")
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if !isJSON(r.Header.Get("Content-Type")) {
 		apiError(w, http.StatusUnsupportedMediaType, "send the password as JSON: {\"password\": \"...\"}")
 		return
 	}
