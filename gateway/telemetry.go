@@ -47,11 +47,15 @@ func (t *telemetryPart) Name() string { return "telemetry" }
 func (t *telemetryPart) Run(ctx context.Context) error {
 	log := t.g.log.With("component", "telemetry")
 	var fallback *store.Store
-	defer func() {
+	dropFallback := func() {
 		if fallback != nil {
 			fallback.Close()
-			removeStore(fallback.Path())
+			store.Remove(fallback.Path())
+			fallback = nil
 		}
+	}
+	defer func() {
+		dropFallback()
 		t.storeErr.Store(nil)
 	}()
 	for {
@@ -61,9 +65,7 @@ func (t *telemetryPart) Run(ctx context.Context) error {
 			defer st.Close()
 			if fallback != nil {
 				carryOver(ctx, fallback, st, log)
-				fallback.Close()
-				removeStore(fallback.Path())
-				fallback = nil
+				dropFallback()
 			}
 			t.storeErr.Store(nil)
 			return t.serve(ctx, cfg, st, log)
@@ -73,7 +75,7 @@ func (t *telemetryPart) Run(ctx context.Context) error {
 			fb := cfg.Telemetry
 			fb.StorePath = filepath.Join(runtimeDir(t.g.bootID), "telemetry-fallback.db")
 			fb.Budget = min(fb.Budget, fallbackBudget)
-			removeStore(fb.StorePath) // a fresh one: its epoch is new
+			store.Remove(fb.StorePath) // a fresh one: its epoch is new
 			var ferr error
 			if fallback, ferr = store.Open(fb, log, t.storeOptions(log)); ferr != nil {
 				return fmt.Errorf("%s, nor the fallback store: %w", msg, ferr)
@@ -188,13 +190,6 @@ func runtimeDir(boot string) string {
 		return d
 	}
 	return filepath.Join(os.TempDir(), "gatewayd-"+boot)
-}
-
-// removeStore deletes a store's files.
-func removeStore(path string) {
-	for _, suf := range []string{"", "-wal", "-shm", ".reserve"} {
-		os.Remove(path + suf)
-	}
 }
 
 // statusEvery is how often a status record goes to head office's fleet view.

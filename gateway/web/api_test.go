@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -259,10 +258,7 @@ func TestSocketTrusted(t *testing.T) {
 func TestSessionExpiry(t *testing.T) {
 	f := newFakeGW(t)
 	d := f.deps()
-	var mu sync.Mutex
-	now := testBase
-	d.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(by time.Duration) { mu.Lock(); now = now.Add(by); mu.Unlock() }
+	advance := fakeClock(&d)
 	s := NewLAN(configWeb(), d)
 	c := newClient(t, httptestServer(t, s))
 	c.login()

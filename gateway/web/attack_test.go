@@ -45,9 +45,7 @@ func TestAttackParallelGuessesAreLocked(t *testing.T) {
 func TestAttackLockEscalates(t *testing.T) {
 	f := newFakeGW(t)
 	d := f.deps()
-	var mu sync.Mutex
-	now := testBase
-	d.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := fakeClock(&d)
 	s := NewLAN(configWeb(), d)
 	c := newClient(t, httptestServer(t, s))
 	guess := func() (int, time.Duration) {
@@ -63,9 +61,7 @@ func TestAttackLockEscalates(t *testing.T) {
 		if code != http.StatusTooManyRequests || wait != want {
 			t.Fatalf("locked: %d, Retry-After %v, want 429 and %v", code, wait, want)
 		}
-		mu.Lock()
-		now = now.Add(wait + time.Second)
-		mu.Unlock()
+		advance(wait + time.Second)
 		if code, _ := guess(); code != http.StatusUnauthorized {
 			t.Fatalf("after the lock: %d, want the guess checked (401)", code)
 		}

@@ -133,6 +133,14 @@ func (f *fakeGW) actions() Actions {
 // testBase is the fixture's "now"; the test clock runs on from it.
 var testBase = time.Date(2026, 11, 23, 10, 42, 30, 0, time.UTC)
 
+// fakeClock stops d's clock at testBase; advance moves it on.
+func fakeClock(d *Deps) (advance func(time.Duration)) {
+	var mu sync.Mutex
+	now := testBase
+	d.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	return func(by time.Duration) { mu.Lock(); now = now.Add(by); mu.Unlock() }
+}
+
 func testNow() func() time.Time {
 	start := time.Now()
 	return func() time.Time { return testBase.Add(time.Since(start)) }

@@ -129,12 +129,24 @@ func isCorrupt(err error) bool {
 	return errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB)
 }
 
+// dbFiles are the suffixes of a database's files: the file, its WAL and
+// its shared memory.
+var dbFiles = []string{"", "-wal", "-shm"}
+
+// Remove deletes the store at path: its database files and its reserve. It
+// must not be open.
+func Remove(path string) {
+	for _, suf := range append(dbFiles, ".reserve") {
+		os.Remove(path + suf)
+	}
+}
+
 // moveAside renames the database and its WAL and shared-memory files to
 // <path>.<why>-<time>[-wal|-shm], keeping them for a post-mortem or a
 // firmware that can read them.
 func moveAside(path, why string, now time.Time) (string, error) {
 	dst := path + "." + why + "-" + now.UTC().Format("20060102T150405.000")
-	for _, suf := range []string{"", "-wal", "-shm"} {
+	for _, suf := range dbFiles {
 		if err := os.Rename(path+suf, dst+suf); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("move %s aside: %w", path+suf, err)
 		}

@@ -42,6 +42,16 @@ func (s *Store) Streams() []StreamInfo {
 	return out
 }
 
+// LastSeq is the last seq appended to stream, 0 for none.
+func (s *Store) LastSeq(stream string) uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if st := s.byName[stream]; st != nil {
+		return st.nextSeq
+	}
+	return 0
+}
+
 // Read returns records of stream with after < seq <= upto (upto 0: no
 // bound), in seq order: at most maxRecords, and no more once their payloads
 // reach maxBytes (0: no bound), so a batch of big records reads only what it

@@ -182,32 +182,17 @@ func Open(cfg config.Telemetry, log *slog.Logger, opts Options) (*Store, error) 
 		s.releaseReserve()
 		detail, err = s.openChecked()
 	}
-	if err != nil && detail != "" {
-		moved, merr := moveAside(s.path, "corrupt", opts.Now())
-		if merr != nil {
-			return nil, fmt.Errorf("store %s: corrupt (%s) and cannot be moved aside: %w", s.path, detail, merr)
-		}
-		s.corrupt = moved
-		log.Error("store: corrupt database moved aside, starting a fresh one", "path", s.path, "moved_to", moved, "problem", detail)
-		if _, err = s.openChecked(); err != nil {
-			return nil, fmt.Errorf("store %s: fresh database after moving the corrupt one aside: %w", s.path, err)
-		}
-	}
 	var newer string
-	if errors.Is(err, ErrNewerSchema) {
+	switch {
+	case err != nil && detail != "":
+		s.corrupt, err = s.setAside("corrupt", detail)
+	case errors.Is(err, ErrNewerSchema):
 		// A firmware rollback: the version we left migrated the file, and
 		// guessing at its schema could lose or garble records. Keep it for
 		// that version, and go on recording in a fresh database (a new
 		// epoch, so its seqs never collide with the old file's).
-		moved, merr := moveAside(s.path, "newer", opts.Now())
-		if merr != nil {
-			return nil, fmt.Errorf("store %s: %v, and it cannot be moved aside: %w", s.path, err, merr)
-		}
-		s.newer, newer = moved, err.Error()
-		log.Error("store: database from a newer gatewayd moved aside, starting a fresh one", "path", s.path, "moved_to", moved, "problem", newer)
-		if _, err = s.openChecked(); err != nil {
-			return nil, fmt.Errorf("store %s: fresh database after moving the newer one aside: %w", s.path, err)
-		}
+		newer = err.Error()
+		s.newer, err = s.setAside("newer", newer)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", s.path, err)
@@ -227,6 +212,20 @@ func Open(cfg config.Telemetry, log *slog.Logger, opts Options) (*Store, error) 
 		}, fmt.Sprintf("telemetry store was written by a newer gatewayd (%s); moved to %s, started a fresh one", newer, s.newer))
 	}
 	return s, nil
+}
+
+// setAside moves the database that failed to open to <path>.<why>-<time>
+// and opens a fresh one in its place; it returns where the old one went.
+func (s *Store) setAside(why, problem string) (string, error) {
+	moved, err := moveAside(s.path, why, s.opts.Now())
+	if err != nil {
+		return "", fmt.Errorf("%s (%s), and it cannot be moved aside: %w", why, problem, err)
+	}
+	s.log.Error("store: database moved aside, starting a fresh one", "why", why, "path", s.path, "moved_to", moved, "problem", problem)
+	if _, err := s.openChecked(); err != nil {
+		return "", fmt.Errorf("fresh database after moving the %s one aside: %w", why, err)
+	}
+	return moved, nil
 }
 
 // Close stops the writer after the queued requests and closes the files.

@@ -195,12 +195,7 @@ func (s *scheduler) build(ctx context.Context, stream string, pos *uint64, upto 
 	// The last seq before the read: an empty read then proves nothing up to
 	// it is left. Taken after, it could jump over records committed in
 	// between (issue 26, 6).
-	var last uint64
-	for _, st := range s.u.deps.Store.Streams() {
-		if st.Name == stream {
-			last = st.LastSeq
-		}
-	}
+	last := s.u.deps.Store.LastSeq(stream)
 	read := func() ([]store.Record, error) {
 		return s.u.deps.Store.Read(ctx, stream, *pos, upto, s.u.batchRecs, s.maxBytes)
 	}
