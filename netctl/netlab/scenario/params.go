@@ -156,7 +156,7 @@ func Long() Params {
 		{At: 11*m + 30*s, Kind: GoodPush},
 		{At: 12 * m, Dur: 20 * s, Kind: CarrierPull, WAN: 0},
 		{At: 12*m + 40*s, Dur: 60 * s, Kind: Throttled},
-		{At: 13*m + 40*s, Dur: 60 * s, Kind: DiskFullDuringReplay},
+		{At: 13*m + 40*s, Dur: 40 * s, Kind: DiskFullDuringReplay},
 	})
 }
 
@@ -175,7 +175,10 @@ func Short() Params {
 		{At: 86 * s, Dur: 40 * s, Kind: KillDuringReplay},
 		{At: 110 * s, Kind: BadPush},
 		{At: 115 * s, Kind: GoodPush},
+		{At: 118 * s, Dur: 10 * s, Kind: Throttled},
+		{At: 130 * s, Dur: 10 * s, Kind: DiskFullDuringReplay},
 	})
 	p.Drain = 60 * s
+	p.FullFor = 5 * s
 	return p
 }

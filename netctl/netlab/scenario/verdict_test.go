@@ -251,17 +251,19 @@ func TestSchedules(t *testing.T) {
 		kinds := map[FaultKind]bool{}
 		for _, s := range p.Steps {
 			kinds[s.Kind] = true
-			if end := s.At + s.Dur; end > last {
+			end := s.At + s.Dur
+			if s.Kind == DiskFullDuringReplay {
+				end += p.FullFor // the wait for the replay, then the full disk
+			}
+			if end > last {
 				last = end
 			}
 		}
 		if last >= p.Length {
 			t.Errorf("%s: a fault ends at %v, after the scenario (%v)", p.Name, last, p.Length)
 		}
-		want := []FaultKind{CarrierPull, Flap, BlackHole, Slow, BothDown, BrokerRestart, KillDuringReplay, BadPush, GoodPush, DeviceBurst}
-		if p.Name == "long" { // the faults of issue 26 run in the full day only
-			want = append(want, Throttled, DiskFullDuringReplay)
-		}
+		want := []FaultKind{CarrierPull, Flap, BlackHole, Slow, BothDown, BrokerRestart, KillDuringReplay,
+			BadPush, GoodPush, DeviceBurst, Throttled, DiskFullDuringReplay}
 		for _, k := range want {
 			if !kinds[k] {
 				t.Errorf("%s: no %s", p.Name, k)
