@@ -7,6 +7,12 @@
 // The shipped, commented example is example.yaml beside this file.
 package config
 
+// MaxVersion is the highest config version. A push must be newer than the
+// running version, so one near int64's maximum (a typo) would refuse every
+// push after it; 2^53-1 also stays exact in head office's JSON tools and
+// leaves room for date-based numbering (YYYYMMDDhhmmss).
+const MaxVersion = 1<<53 - 1
+
 // Config is the whole daemon configuration.
 type Config struct {
 	// Site is the store's id, used in MQTT topics and on the status page.

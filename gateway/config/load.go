@@ -18,7 +18,13 @@ import (
 // are read relative to the file's directory. The error is an *Errors that
 // lists every problem with its field path and line.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	// One byte past the cap is enough for Parse to refuse the file.
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	f.Close()
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -33,9 +39,18 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
+// MaxSize is the largest config accepted, in bytes: 13 times the fully
+// commented example. yaml.v3 allocates up to 240 bytes per input byte for a
+// dense flow list, so this cap keeps any file under about 31 MiB of
+// allocation (1 MiB could take 244 MiB on a box with 1 GiB of RAM).
+const MaxSize = 128 << 10
+
 // Parse decodes and validates config bytes; relative secret files are read
 // from baseDir.
 func Parse(data []byte, baseDir string) (*Config, error) {
+	if len(data) > MaxSize {
+		return nil, &Errors{List: []Error{{Msg: fmt.Sprintf("larger than %d KiB", MaxSize>>10)}}}
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -44,14 +59,24 @@ func Parse(data []byte, baseDir string) (*Config, error) {
 		}
 		return nil, &Errors{List: []Error{{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}}}
 	}
+	// A second document used to be ignored: a config pasted twice, or
+	// settings after a stray "---", would silently not apply.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		line := 0
+		if err == nil {
+			line = extra.Line
+		}
+		return nil, &Errors{List: []Error{{Line: line, Msg: "a second YAML document (after ---): a config is one document"}}}
+	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	w := walker{lines: map[string]int{}}
 	w.walk(root, reflect.TypeFor[Config](), "")
-	if len(w.errs) > 0 {
-		return nil, &Errors{List: w.errs}
+	if w.errs.n > 0 {
+		return nil, w.errs.errors()
 	}
 	c := Defaults()
 	if err := root.Decode(&c); err != nil {
@@ -61,8 +86,8 @@ func Parse(data []byte, baseDir string) (*Config, error) {
 	applyListDefaults(&c)
 	v := validator{lines: w.lines, baseDir: baseDir}
 	v.config(&c)
-	if len(v.errs) > 0 {
-		return nil, &Errors{List: v.errs}
+	if v.errs.n > 0 {
+		return nil, v.errs.errors()
 	}
 	return &c, nil
 }
@@ -71,19 +96,23 @@ func Parse(data []byte, baseDir string) (*Config, error) {
 // unknown and duplicate keys, wrong shapes and unparsable scalars all come out
 // as path-precise errors. It also records each path's line for validation.
 type walker struct {
-	lines map[string]int
-	errs  []Error
+	lines  map[string]int
+	errs   errorList
+	fields map[reflect.Type]fields
 }
 
 var scalarType = reflect.TypeFor[scalar]()
 
 func (w *walker) fail(n *yaml.Node, path, format string, args ...any) {
-	w.errs = append(w.errs, Error{Path: path, Line: n.Line, Msg: fmt.Sprintf(format, args...)})
+	w.errs.add(Error{Path: path, Line: n.Line, Msg: fmt.Sprintf(format, clip(args)...)})
 }
 
 func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+		// Following aliases let 20 KB of YAML expand into a billion paths
+		// (and as many errors); a config has no need for them.
+		w.fail(n, path, "*%s: aliases are not allowed in a config; write the value out", n.Value)
+		return
 	}
 	w.lines[path] = n.Line
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
@@ -136,23 +165,16 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 		w.fail(n, path, "expected a mapping of fields, found %s", kindName(n))
 		return
 	}
-	fields := map[string]reflect.Type{}
-	var names []string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		fields[name] = f.Type
-		names = append(names, name)
-	}
+	fs := w.fieldsOf(t)
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		p := joinPath(path, k.Value)
-		ft, ok := fields[k.Value]
+		ft, ok := fs.types[k.Value]
 		switch {
 		case !ok:
 			msg := "unknown field"
-			if s := suggest(k.Value, names); s != "" {
+			if s := suggest(k.Value, fs.names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			w.fail(k, p, "%s", msg)
@@ -163,6 +185,32 @@ func (w *walker) mapping(n *yaml.Node, t reflect.Type, path string) {
 			w.walk(v, ft, p)
 		}
 	}
+}
+
+// fields is a struct's YAML field names and their types.
+type fields struct {
+	types map[string]reflect.Type
+	names []string
+}
+
+// fieldsOf reads t's fields once per parse: a long list of one struct
+// type would otherwise rebuild them for every item.
+func (w *walker) fieldsOf(t reflect.Type) fields {
+	if fs, ok := w.fields[t]; ok {
+		return fs
+	}
+	fs := fields{types: map[string]reflect.Type{}}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		fs.types[name] = f.Type
+		fs.names = append(fs.names, name)
+	}
+	if w.fields == nil {
+		w.fields = map[reflect.Type]fields{}
+	}
+	w.fields[t] = fs
+	return fs
 }
 
 func (w *walker) basic(n *yaml.Node, t reflect.Type, path string) {

@@ -3,7 +3,9 @@ package config
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -23,11 +25,11 @@ import (
 type validator struct {
 	lines   map[string]int
 	baseDir string
-	errs    []Error
+	errs    errorList
 }
 
 func (v *validator) fail(path, format string, args ...any) {
-	v.errs = append(v.errs, Error{Path: path, Line: v.line(path), Msg: fmt.Sprintf(format, args...)})
+	v.errs.add(Error{Path: path, Line: v.line(path), Msg: fmt.Sprintf(format, clip(args)...)})
 }
 
 func (v *validator) line(path string) int {
@@ -56,8 +58,8 @@ func (v *validator) config(c *Config) {
 	if c.GatewayID != c.Site { // the default copies site, already checked
 		v.id("gateway_id", c.GatewayID, false)
 	}
-	if c.Version < 0 {
-		v.fail("version", "%d: must not be negative", c.Version)
+	if c.Version < 0 || c.Version > MaxVersion {
+		v.fail("version", "%d: must be between 0 and %d", c.Version, int64(MaxVersion))
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
@@ -165,12 +167,41 @@ func (v *validator) readable(path string, p *string) {
 		return
 	}
 	*p = v.file(*p)
-	f, err := os.Open(*p)
-	if err != nil {
-		v.fail(path, "%s", unwrapPathError(err))
-		return
+	if _, err := readFile(*p, 1); err != nil {
+		v.fail(path, "%s", err)
 	}
-	f.Close()
+}
+
+// maxSecret bounds a secret file: keys and hashes are a few hundred bytes.
+const maxSecret = 64 << 10
+
+// readFile reads at most limit bytes of a regular file. A config may name
+// any path; a device (/dev/zero), a FIFO or a huge file must not hang the
+// daemon or fill its memory.
+func readFile(p string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, errors.New(unwrapPathError(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%q: not a regular file", p)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, errors.New(unwrapPathError(err))
+	}
+	defer f.Close()
+	if limit <= 1 {
+		return nil, nil // only readability was asked
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%q: %w", p, err)
+	case int64(len(b)) > limit:
+		return nil, fmt.Errorf("%q: larger than %d KiB", p, limit>>10)
+	}
+	return b, nil
 }
 
 // secret fills *value from file when a _file variant is given.
@@ -180,9 +211,9 @@ func (v *validator) secret(path string, value *string, filePath string) {
 	case *value != "":
 		v.fail(path, "set either %s or %s_file, not both", lastElem(path), lastElem(path))
 	default:
-		b, err := os.ReadFile(v.file(filePath))
+		b, err := readFile(v.file(filePath), maxSecret)
 		if err != nil {
-			v.fail(path+"_file", "%s", unwrapPathError(err))
+			v.fail(path+"_file", "%s", err)
 			return
 		}
 		*value = strings.TrimRight(string(b), "\r\n")
