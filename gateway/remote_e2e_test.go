@@ -85,7 +85,7 @@ func (h *headOffice) response(name, id string) remote.Response {
 
 func (h *headOffice) pushConfig(id, yaml string) {
 	args, _ := json.Marshal(remote.DesiredArgs{Config: yaml})
-	p, err := remote.Sign(h.key, remote.Body{ID: id, Site: "store-0042", Name: "config", Args: args})
+	p, err := remote.Sign(h.key, remote.Body{ID: id, Site: "store-0042", Name: "config", Args: args, Expires: time.Now().Add(time.Hour)})
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestRemoteEndToEnd(t *testing.T) {
 		var asm remote.Assembler
 		var bundle []byte
 		if !ho.sub.WaitFor(30*time.Second, func(ms []mqtttest.Message) bool {
-			asm = remote.Assembler{}
+			asm = remote.Assembler{ID: "d1"}
 			for _, m := range ms {
 				var c remote.Chunk
 				if m.Topic == root+"/cmd/diag/resp" && json.Unmarshal(m.Payload, &c) == nil && c.ID == "d1" && c.Parts > 0 {
@@ -318,5 +318,63 @@ func TestRemoteEndToEnd(t *testing.T) {
 		if onDisk, _ := config.Load(path); onDisk == nil || onDisk.Version != 2 {
 			t.Errorf("rolled-back config reached the disk")
 		}
+	})
+
+	// Issue 18, 1: a rotated key is in force at once, a revoked one verifies
+	// nothing (not even a push of itself back), and the change holds only
+	// once the new key confirms it.
+	t.Run("key rotation", func(t *testing.T) {
+		newPub, newPriv, _ := ed25519.GenerateKey(nil)
+		oldKey := base64.StdEncoding.EncodeToString(pub)
+		rotate := yamlWith(5, oldKey, base64.StdEncoding.EncodeToString(newPub))
+		ho.pushConfig("k5", rotate)
+		if r := ho.reported(5, remote.StatePending); !r.KeyConfirm {
+			t.Fatalf("key change not awaiting a confirm: %+v", r)
+		}
+		ho.command("k-old", "ping", "", time.Now().Add(time.Minute))
+		if r := ho.response("ping", "k-old"); r.OK || !strings.Contains(r.Error, "signature does not verify") {
+			t.Errorf("ping with the revoked key: %+v", r)
+		}
+		ho.pushConfig("k6", yamlWith(6)) // the revoked key pushes itself back
+		if !ho.sub.WaitFor(20*time.Second, func(ms []mqtttest.Message) bool {
+			for _, m := range ms {
+				if m.Topic == root+"/config/reported" && bytes.Contains(m.Payload, []byte("refused: signature does not verify")) {
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Errorf("push with the revoked key not refused: %s", ho.dump("config/reported"))
+		}
+		ho.command("k-oldconfirm", remote.ConfirmCommand, `{"version": 5}`, time.Now().Add(time.Minute))
+		if r := ho.response(remote.ConfirmCommand, "k-oldconfirm"); r.OK {
+			t.Errorf("confirm with the revoked key: %+v", r)
+		}
+		ho.key = newPriv
+		ho.command("k-new", "ping", "", time.Now().Add(time.Minute))
+		if r := ho.response("ping", "k-new"); !r.OK {
+			t.Errorf("ping with the new key: %+v", r)
+		}
+		ho.command("k-confirm", remote.ConfirmCommand, `{"version": 5}`, time.Now().Add(time.Minute))
+		if r := ho.response(remote.ConfirmCommand, "k-confirm"); !r.OK {
+			t.Fatalf("confirm with the new key: %+v", r)
+		}
+		ho.reported(5, remote.StateApplied)
+		if onDisk, _ := config.Load(path); onDisk == nil || onDisk.Version != 5 {
+			t.Errorf("confirmed key change not on disk")
+		}
+
+		// A key added but never confirmed: rolled back when the window ends,
+		// and the key it added verifies nothing again.
+		thirdPub, thirdPriv, _ := ed25519.GenerateKey(nil)
+		ho.pushConfig("k7", yamlWith(7, oldKey, base64.StdEncoding.EncodeToString(newPub)+"\n    - "+base64.StdEncoding.EncodeToString(thirdPub)))
+		ho.reported(7, remote.StatePending)
+		ho.reported(7, remote.StateRolledBack)
+		ho.key = thirdPriv
+		ho.command("k-third", "ping", "", time.Now().Add(time.Minute))
+		if r := ho.response("ping", "k-third"); r.OK {
+			t.Errorf("ping with the key of a rolled-back push: %+v", r)
+		}
+		ho.key = newPriv
 	})
 }

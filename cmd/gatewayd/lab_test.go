@@ -182,7 +182,7 @@ func TestLabConfigPushThatCutsTheUplinkRollsBack(t *testing.T) {
 	fl := d.headOffice(t, ctx)
 	push := func(yaml string) remote.Reported {
 		t.Helper()
-		return fl.PushConfig(ctx, d.key, []string{"store-0042"}, func(site string) (string, error) {
+		return fl.PushConfig(ctx, fleet.Signing{Key: d.key}, []string{"store-0042"}, func(site string) (string, error) {
 			return fleet.SiteYAML([]byte(yaml), site)
 		})["store-0042"]
 	}

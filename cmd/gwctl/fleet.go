@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/branchgw/branchgw/gateway/config"
 	"github.com/branchgw/branchgw/gateway/fleet"
 )
 
@@ -33,9 +34,9 @@ flags:
 
 // fleetFlags are the broker connection and signing settings.
 type fleetFlags struct {
-	broker, prefix, user, passwordFile, ca, key, sites, out string
-	json                                                    bool
-	timeout                                                 time.Duration
+	broker, prefix, user, passwordFile, ca, key, confirmKey, sites, out string
+	json                                                                bool
+	timeout, pushTTL                                                    time.Duration
 }
 
 func runFleet(args []string, stdout, stderr io.Writer) int {
@@ -48,8 +49,10 @@ func runFleet(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&f.passwordFile, "password-file", "", "file holding the broker password")
 	fs.StringVar(&f.ca, "ca", "", "CA file for the broker's TLS certificate")
 	fs.StringVar(&f.key, "key", "", "head-office ed25519 private key file (base64), for send and push-config")
+	fs.StringVar(&f.confirmKey, "confirm-key", "", "push-config that changes remote.command_keys: a new key's private file, to confirm the change with")
+	fs.DurationVar(&f.pushTTL, "push-ttl", fleet.DefaultPushTTL, "push-config: how long a site may still apply the push (at most 720h)")
 	fs.StringVar(&f.sites, "sites", "", "comma-separated sites for push-config (default: every known site)")
-	fs.StringVar(&f.out, "o", "", "send diag: write the bundle here (default: the name it comes with)")
+	fs.StringVar(&f.out, "o", "", "send diag: write the bundle here (default: <site>-<UTC time>.tar.gz in the current directory)")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "how long to wait for answers")
 	fs.Usage = func() { fmt.Fprint(stderr, fleetUsage); fs.PrintDefaults() }
@@ -234,18 +237,7 @@ func send(ctx context.Context, fl *fleet.Fleet, f fleetFlags, rest []string, std
 		args = json.RawMessage(rest[2])
 	}
 	if rest[1] == "diag" {
-		name, data, err := fl.Fetch(ctx, key, rest[0], "diag", args, f.timeout)
-		if err != nil {
-			return fmt.Errorf("%s diag: %w", rest[0], err)
-		}
-		if f.out != "" {
-			name = f.out
-		}
-		if err := os.WriteFile(name, data, 0o600); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: %d bytes, checksum verified\n", name, len(data))
-		return nil
+		return fetchDiag(ctx, fl, key, f, rest[0], args, stdout)
 	}
 	r, err := fl.Send(ctx, key, rest[0], rest[1], args, f.timeout)
 	if err != nil {
@@ -256,6 +248,37 @@ func send(ctx context.Context, fl *fleet.Fleet, f fleetFlags, rest []string, std
 	if !r.OK {
 		return fmt.Errorf("%s %s: %s", rest[0], rest[1], r.Error)
 	}
+	return nil
+}
+
+// fetchDiag writes a site's diagnostics bundle to -o, or to
+// <site>-<UTC time>.tar.gz in the current directory. The name is head
+// office's: a store's answer never chooses where a file lands, and an
+// existing file is never overwritten.
+func fetchDiag(ctx context.Context, fl *fleet.Fleet, key ed25519.PrivateKey, f fleetFlags, site string, args json.RawMessage, stdout io.Writer) error {
+	if !config.IsID(site) {
+		return fmt.Errorf("%q: not a site id", site)
+	}
+	data, err := fl.Fetch(ctx, key, site, "diag", args, f.timeout)
+	if err != nil {
+		return fmt.Errorf("%s diag: %w", site, err)
+	}
+	name := f.out
+	if name == "" {
+		name = fmt.Sprintf("%s-%s.tar.gz", site, time.Now().UTC().Format("20060102T150405Z"))
+	}
+	out, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := out.Write(data); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d bytes, checksum verified\n", name, len(data))
 	return nil
 }
 
@@ -279,7 +302,13 @@ func pushConfig(ctx context.Context, fl *fleet.Fleet, f fleetFlags, file string,
 	if len(sites) == 0 {
 		return errors.New("no sites: none known on the broker, and -sites not given")
 	}
-	results := fl.PushConfig(ctx, key, sites, func(site string) (string, error) { return fleet.SiteYAML(tmpl, site) })
+	s := fleet.Signing{Key: key, TTL: f.pushTTL}
+	if f.confirmKey != "" {
+		if s.Confirm, err = loadKey(f.confirmKey); err != nil {
+			return err
+		}
+	}
+	results := fl.PushConfig(ctx, s, sites, func(site string) (string, error) { return fleet.SiteYAML(tmpl, site) })
 	if f.json {
 		b, _ := json.MarshalIndent(results, "", "  ")
 		fmt.Fprintln(stdout, string(b))

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -10,9 +12,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/branchgw/branchgw/gateway"
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/telemetry/mqtttest"
 )
 
@@ -88,5 +94,111 @@ func TestFleetCLI(t *testing.T) {
 	os.WriteFile(bad, []byte("site: x\nwan: nope\n"), 0o600)
 	if code, out := gwctl("-key", key, "-sites", "store-01", "push-config", bad); code != 1 || !strings.Contains(out, "wan: expected a list") {
 		t.Errorf("bad push-config: %d %s", code, out)
+	}
+
+	// Key rotation: the push is signed with the old key, confirmed with
+	// the new one, and from then on only the new one works.
+	key2 := filepath.Join(dir, "ho2.key")
+	code, out = gwctl("-key", key2, "keygen")
+	pub2 := regexp.MustCompile(`remote.command_keys: (\S+)`).FindStringSubmatch(out)
+	if code != 0 || pub2 == nil {
+		t.Fatalf("keygen: %d %s", code, out)
+	}
+	rotated := filepath.Join(dir, "rotated.yaml")
+	os.WriteFile(rotated, bytes.Replace(bytes.Replace(b, []byte("version: 1"), []byte("version: 3"), 1), []byte(pub[1]), []byte(pub2[1]), 1), 0o600)
+	if code, out := gwctl("-key", key, "-sites", "store-01", "push-config", rotated); code != 1 || !regexp.MustCompile(`store-01\s+pending\s+v3\s+changes remote.command_keys`).MatchString(out) {
+		t.Errorf("rotation without -confirm-key: %d %s", code, out)
+	}
+	if code, out := gwctl("-key", key2, "send", "store-01", "config-confirm", `{"version": 3}`); code != 0 || !strings.Contains(out, `"confirmed": 3`) {
+		t.Errorf("confirm: %d %s", code, out)
+	}
+	if code, out := gwctl("-key", key, "send", "store-01", "ping"); code != 1 || !strings.Contains(out, "signature does not verify") {
+		t.Errorf("ping with the rotated-out key: %d %s", code, out)
+	}
+	rotateBack := filepath.Join(dir, "back.yaml")
+	os.WriteFile(rotateBack, bytes.Replace(b, []byte("version: 1"), []byte("version: 4"), 1), 0o600)
+	if code, out := gwctl("-key", key2, "-confirm-key", key, "-sites", "store-01", "push-config", rotateBack); code != 0 || !regexp.MustCompile(`store-01\s+applied\s+v4`).MatchString(out) {
+		t.Errorf("rotation with -confirm-key: %d %s", code, out)
+	}
+	if code, out := gwctl("-key", key, "send", "store-01", "ping"); code != 0 {
+		t.Errorf("ping with the key rotated back in: %d %s", code, out)
+	}
+}
+
+// evilStore answers every diag command on site with the given chunks, made
+// from the command's id.
+func evilStore(t *testing.T, brokerURL, site string, answer func(id string) []remote.Chunk) {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID("evil-" + site))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("evil store connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(100) })
+	topic := "branchgw/" + site + "/cmd/diag"
+	tok := c.Subscribe(topic, 1, func(c mqtt.Client, m mqtt.Message) {
+		var env remote.Envelope
+		var body remote.Body
+		raw, _ := base64.StdEncoding.DecodeString(gjson(m.Payload(), &env).Body)
+		gjson(raw, &body)
+		for _, ch := range answer(body.ID) {
+			b, _ := json.Marshal(ch)
+			c.Publish(topic+"/resp", 1, false, b).Wait()
+		}
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("evil store subscribe: %v", tok.Error())
+	}
+}
+
+func gjson[T any](b []byte, v *T) *T { _ = json.Unmarshal(b, v); return v }
+
+// A store (or anyone with its MQTT login) answers a diag command with a
+// file name of its choosing and with a chunk of another command. gwctl must
+// write only <site>-<time>.tar.gz in the current directory, with the bytes
+// of the answer to its own command.
+func TestAttackDiagFileName(t *testing.T) {
+	broker := mqtttest.Start(t, mqtttest.Options{})
+	dir := t.TempDir()
+	work := filepath.Join(dir, "ops", "work")
+	os.MkdirAll(work, 0o755)
+	t.Chdir(work)
+	key := filepath.Join(dir, "ho.key")
+	gwctl := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := run(append([]string{"fleet", "-broker", broker.URL(), "-timeout", "20s", "-key", key}, args...), nil, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := gwctl("keygen"); code != 0 {
+		t.Fatalf("keygen: %d %s", code, out)
+	}
+	good := []byte("the bundle head office asked for")
+	evilStore(t, broker.URL(), "store-07", func(id string) []remote.Chunk {
+		forged := remote.Split(remote.Response{ID: "not-" + id, Name: "diag"}, remote.Chunked{Name: "../forged.tar.gz", Data: []byte("forged")})
+		real := remote.Split(remote.Response{ID: id, Name: "diag"}, remote.Chunked{Name: "../../.bashrc", Data: good})
+		return append(forged, real...)
+	})
+	code, out := gwctl("send", "store-07", "diag")
+	if code != 0 {
+		t.Fatalf("send diag: %d %s", code, out)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*"))
+	files2, _ := filepath.Glob(filepath.Join(dir, "*", "*"))
+	var names []string
+	for _, f := range append(files, files2...) {
+		if fi, err := os.Stat(f); err == nil && !fi.IsDir() {
+			names = append(names, strings.TrimPrefix(f, dir+"/"))
+		}
+	}
+	if len(names) != 1 || !regexp.MustCompile(`^ops/work/store-07-\d{8}T\d{6}Z\.tar\.gz$`).MatchString(names[0]) {
+		t.Fatalf("files written: %v (output %s)", names, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, names[0])); !bytes.Equal(b, good) {
+		t.Errorf("bundle = %q, want the answer to gwctl's own command", b)
+	}
+	if !strings.Contains(out, "checksum verified") {
+		t.Errorf("output: %s", out)
+	}
+	if code, out := gwctl("send", "../etc", "diag"); code != 1 || !strings.Contains(out, `"../etc": not a site id`) {
+		t.Errorf("send to a path: %d %s", code, out)
 	}
 }

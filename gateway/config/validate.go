@@ -83,6 +83,10 @@ func (v *validator) config(c *Config) {
 	}
 }
 
+// IsID reports whether s is a valid site or gateway id: a safe file name
+// and MQTT topic level too.
+func IsID(s string) bool { return idRE.MatchString(s) }
+
 func (v *validator) id(path, s string, required bool) {
 	switch {
 	case s == "" && required:
@@ -612,6 +616,11 @@ func (v *validator) web(c *Config) {
 }
 
 func (v *validator) remote(r *Remote) {
+	if r.CommandKeys != nil && len(r.CommandKeys) == 0 {
+		// Written out but empty: head office could never reach the box
+		// again. Leaving the field out is how a box runs without it.
+		v.fail("remote.command_keys", "empty: list at least one head-office key (gwctl fleet keygen makes one), or leave the field out")
+	}
 	for i, k := range r.CommandKeys {
 		b, err := base64.StdEncoding.DecodeString(k)
 		if err != nil || len(b) != ed25519.PublicKeySize {

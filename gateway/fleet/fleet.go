@@ -259,21 +259,22 @@ func (f *Fleet) wait(topic, id string) (chan []byte, func()) {
 	}
 }
 
-// command signs and publishes a command for site and returns the channel
-// its answers arrive on; done stops listening.
-func (f *Fleet) command(key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) (<-chan []byte, func(), error) {
+// command signs and publishes a command for site and returns its id and the
+// channel its answers (those carrying that id) arrive on; done stops
+// listening.
+func (f *Fleet) command(key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) (string, <-chan []byte, func(), error) {
 	body := remote.Body{ID: randomID(), Site: site, Name: name, Expires: time.Now().Add(ttl).UTC(), Args: args}
 	payload, err := remote.Sign(key, body)
 	if err != nil {
-		return nil, nil, err
+		return "", nil, nil, err
 	}
 	topic := fmt.Sprintf("%s/%s/cmd/%s", f.prefix, site, name)
 	ch, done := f.wait(topic+"/resp", body.ID)
 	if tok := f.c.Publish(topic, 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		done()
-		return nil, nil, fmt.Errorf("fleet: publish %s: %v", topic, tok.Error())
+		return "", nil, nil, fmt.Errorf("fleet: publish %s: %v", topic, tok.Error())
 	}
-	return ch, done, nil
+	return body.ID, ch, done, nil
 }
 
 // ErrNoResponse is returned when a site did not answer in time.
@@ -281,7 +282,7 @@ var ErrNoResponse = errors.New("no response (site offline or command lost)")
 
 // Send signs a command for site, publishes it and waits for the response.
 func (f *Fleet) Send(ctx context.Context, key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) (remote.Response, error) {
-	ch, done, err := f.command(key, site, name, args, ttl)
+	_, ch, done, err := f.command(key, site, name, args, ttl)
 	if err != nil {
 		return remote.Response{}, err
 	}
@@ -297,14 +298,16 @@ func (f *Fleet) Send(ctx context.Context, key ed25519.PrivateKey, site, name str
 }
 
 // Fetch sends a command whose answer is a file in chunks (diag) and returns
-// the file's name and bytes, checked against the sender's SHA-256.
-func (f *Fleet) Fetch(ctx context.Context, key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) (string, []byte, error) {
-	ch, done, err := f.command(key, site, name, args, ttl)
+// the file's bytes, checked against the sender's SHA-256 and bound to this
+// command's id. The sender's name for the file is not returned: where a file
+// lands is head office's choice, never the network's.
+func (f *Fleet) Fetch(ctx context.Context, key ed25519.PrivateKey, site, name string, args json.RawMessage, ttl time.Duration) ([]byte, error) {
+	id, ch, done, err := f.command(key, site, name, args, ttl)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	defer done()
-	var asm remote.Assembler
+	asm := remote.Assembler{ID: id}
 	for {
 		select {
 		case b := <-ch:
@@ -312,27 +315,48 @@ func (f *Fleet) Fetch(ctx context.Context, key ed25519.PrivateKey, site, name st
 			if err := json.Unmarshal(b, &c); err != nil || c.Parts == 0 {
 				var r remote.Response
 				if json.Unmarshal(b, &r) == nil && r.Error != "" {
-					return "", nil, errors.New(r.Error)
+					return nil, errors.New(r.Error)
 				}
-				return "", nil, fmt.Errorf("fleet: %s answered without a file", name)
+				return nil, fmt.Errorf("fleet: %s answered without a file", name)
 			}
 			data, whole, err := asm.Add(c)
 			if err != nil {
-				return "", nil, err
+				return nil, fmt.Errorf("fleet: %s: %w", name, err)
 			}
 			if whole {
-				return c.File, data, nil
+				return data, nil
 			}
 		case <-ctx.Done():
-			return "", nil, ErrNoResponse
+			return nil, ErrNoResponse
 		}
 	}
 }
 
+// Signing holds head office's keys and policy for a config push.
+type Signing struct {
+	// Key signs the push: one of the keys the sites trust now.
+	Key ed25519.PrivateKey
+	// Confirm signs the remote.ConfirmCommand a push that changes
+	// remote.command_keys waits for: a key the push adds. Without it such a
+	// push ends pending, for a later confirm within the site's window.
+	Confirm ed25519.PrivateKey
+	// TTL is how long after signing a site may still apply the push
+	// (default DefaultPushTTL, at most remote.MaxConfigLifetime).
+	TTL time.Duration
+}
+
+// DefaultPushTTL lets a store that is offline for a long weekend still take
+// a push when it comes back.
+const DefaultPushTTL = 7 * 24 * time.Hour
+
 // PushConfig publishes a signed, retained desired config to each site and
-// waits for each final report (applied, rejected or rolled back). yamlFor
+// waits for each final report (applied, rejected or rolled back; pending
+// when a key change waits for a confirm no key was given for). yamlFor
 // gives the YAML for one site (the file with that site's id).
-func (f *Fleet) PushConfig(ctx context.Context, key ed25519.PrivateKey, sites []string, yamlFor func(site string) (string, error)) map[string]remote.Reported {
+func (f *Fleet) PushConfig(ctx context.Context, s Signing, sites []string, yamlFor func(site string) (string, error)) map[string]remote.Reported {
+	if s.TTL <= 0 {
+		s.TTL = DefaultPushTTL
+	}
 	results := map[string]remote.Reported{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -340,7 +364,7 @@ func (f *Fleet) PushConfig(ctx context.Context, key ed25519.PrivateKey, sites []
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := f.pushOne(ctx, key, site, yamlFor)
+			r := f.pushOne(ctx, s, site, yamlFor)
 			mu.Lock()
 			results[site] = r
 			mu.Unlock()
@@ -350,7 +374,7 @@ func (f *Fleet) PushConfig(ctx context.Context, key ed25519.PrivateKey, sites []
 	return results
 }
 
-func (f *Fleet) pushOne(ctx context.Context, key ed25519.PrivateKey, site string, yamlFor func(string) (string, error)) remote.Reported {
+func (f *Fleet) pushOne(ctx context.Context, s Signing, site string, yamlFor func(string) (string, error)) remote.Reported {
 	fail := func(msg string) remote.Reported {
 		return remote.Reported{State: "not-delivered", Errors: []string{msg}}
 	}
@@ -359,7 +383,7 @@ func (f *Fleet) pushOne(ctx context.Context, key ed25519.PrivateKey, site string
 		return fail(err.Error())
 	}
 	args, _ := json.Marshal(remote.DesiredArgs{Config: y})
-	payload, err := remote.Sign(key, remote.Body{ID: randomID(), Site: site, Name: "config", Args: args})
+	payload, err := remote.Sign(s.Key, remote.Body{ID: randomID(), Site: site, Name: "config", Args: args, Expires: time.Now().Add(s.TTL).UTC()})
 	if err != nil {
 		return fail(err.Error())
 	}
@@ -370,14 +394,32 @@ func (f *Fleet) pushOne(ctx context.Context, key ed25519.PrivateKey, site string
 		return fail(fmt.Sprintf("publish: %v", tok.Error()))
 	}
 	sent := time.Now().Add(-time.Second)
+	confirmed := false
 	for {
 		select {
 		case b := <-ch:
 			var r remote.Reported
-			if json.Unmarshal(b, &r) != nil || r.At.Before(sent) || r.State == remote.StatePending {
-				continue // an older retained report, or not final yet
+			if json.Unmarshal(b, &r) != nil || r.At.Before(sent) {
+				continue // an older retained report
 			}
-			return r
+			switch {
+			case r.State != remote.StatePending:
+				return r
+			case !r.KeyConfirm || confirmed:
+				continue // the broker confirms it, or the confirm is on its way
+			case s.Confirm == nil:
+				return r
+			}
+			confirmed = true
+			cargs, _ := json.Marshal(remote.ConfirmArgs{Version: r.Version})
+			resp, err := f.Send(ctx, s.Confirm, site, remote.ConfirmCommand, cargs, time.Minute)
+			if err == nil && !resp.OK {
+				err = errors.New(resp.Error)
+			}
+			if err != nil {
+				r.Errors = append(r.Errors, remote.ConfirmCommand+": "+err.Error())
+				return r
+			}
 		case <-ctx.Done():
 			return fail("no final report in time (site offline?)")
 		}

@@ -143,7 +143,7 @@ func TestFleetOfFifty(t *testing.T) {
 	// Push a config to every live site.
 	pctx, pcancel := context.WithTimeout(ctx, 60*time.Second)
 	defer pcancel()
-	results := f.PushConfig(pctx, priv, sites[1:], func(site string) (string, error) {
+	results := f.PushConfig(pctx, fleet.Signing{Key: priv}, sites[1:], func(site string) (string, error) {
 		// Each site's own paths and broker, as in its current file.
 		b, err := os.ReadFile(siteConfigPath(site))
 		if err != nil {

@@ -12,7 +12,10 @@ import (
 // diagnostics bundle): it goes out as a series of Chunk responses, each well
 // under the 128 KB broker limit once base64-encoded.
 type Chunked struct {
-	Name string // file name for the receiver, like diag-store-0042.tar.gz
+	// Name is the sender's name for the file, for a log line at most: a
+	// receiver names files itself and never writes to a path from the
+	// network.
+	Name string
 	Data []byte
 }
 
@@ -46,18 +49,33 @@ func Split(resp Response, c Chunked) []Chunk {
 	return out
 }
 
-// Assembler puts chunks back together and checks the checksum.
+// MaxFile bounds a chunked file a receiver assembles: the bundle holds at
+// most a 16 MiB capture and a few logs.
+const MaxFile = 64 << 20
+
+// Assembler puts chunks back together and checks the checksum. It belongs
+// to one command: a chunk with another id is refused, so an answer cannot be
+// slipped into a transfer it was not asked for.
 type Assembler struct {
+	ID    string // the command's id; every chunk must carry it
 	parts map[int][]byte
 	first Chunk
 }
 
 // Add takes one chunk; it returns the whole file once every part is in.
 func (a *Assembler) Add(c Chunk) ([]byte, bool, error) {
+	switch {
+	case c.ID != a.ID:
+		return nil, false, fmt.Errorf("chunk of command %q, not of %q", clipID(c.ID), a.ID)
+	case c.Size < 0 || c.Size > MaxFile || len(c.Data) > ChunkSize ||
+		c.Parts != max(1, (c.Size+ChunkSize-1)/ChunkSize):
+		return nil, false, fmt.Errorf("chunk claims %d bytes in %d parts: not a transfer of at most %d MiB in %d KiB parts",
+			c.Size, c.Parts, MaxFile>>20, ChunkSize>>10)
+	}
 	if a.parts == nil {
 		a.parts, a.first = map[int][]byte{}, c
 	}
-	if c.Parts != a.first.Parts || c.SHA256 != a.first.SHA256 || c.Part < 1 || c.Part > c.Parts {
+	if c.Parts != a.first.Parts || c.SHA256 != a.first.SHA256 || c.Size != a.first.Size || c.Part < 1 || c.Part > c.Parts {
 		return nil, false, errors.New("chunk does not belong to this transfer")
 	}
 	a.parts[c.Part] = c.Data
@@ -73,4 +91,12 @@ func (a *Assembler) Add(c Chunk) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("checksum mismatch: got %d bytes", len(whole))
 	}
 	return whole, true, nil
+}
+
+// clipID keeps an id from the network short in an error.
+func clipID(id string) string {
+	if len(id) > 40 {
+		return id[:40] + "…"
+	}
+	return id
 }

@@ -3,6 +3,7 @@ package remote
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +46,7 @@ type Commands struct {
 // Handle runs the command in payload, received on …/cmd/<name>, and returns
 // the response to publish. It never panics on bad input.
 func (c *Commands) Handle(ctx context.Context, name string, payload []byte) Response {
-	body, err := c.Verifier.Open(name, payload)
+	body, signer, err := c.Verifier.Open(name, payload)
 	resp := Response{ID: body.ID, Name: name, At: c.Verifier.Now().UTC()}
 	if err != nil {
 		return c.finish(resp, "refused", fmt.Errorf("refused: %w", err))
@@ -58,7 +59,7 @@ func (c *Commands) Handle(ctx context.Context, name string, payload []byte) Resp
 	if timeout <= 0 {
 		timeout = 5 * time.Minute
 	}
-	rctx, cancel := context.WithTimeout(ctx, timeout)
+	rctx, cancel := context.WithTimeout(context.WithValue(ctx, signerKey{}, signer), timeout)
 	defer cancel()
 	result, err := runHandler(rctx, h, body.Args)
 	if err != nil {
@@ -66,6 +67,14 @@ func (c *Commands) Handle(ctx context.Context, name string, payload []byte) Resp
 	}
 	resp.OK, resp.Result = true, result
 	return c.finish(resp, "done", nil)
+}
+
+type signerKey struct{}
+
+// Signer is the head-office key that signed the command a handler runs.
+func Signer(ctx context.Context) ed25519.PublicKey {
+	k, _ := ctx.Value(signerKey{}).(ed25519.PublicKey)
+	return k
 }
 
 func (c *Commands) finish(resp Response, outcome string, err error) Response {

@@ -41,6 +41,7 @@ type Options struct {
 // Component subscribes to commands and desired config and answers them.
 type Component struct {
 	opt   Options
+	ver   *Verifier
 	cmds  *Commands
 	push  *ConfigPush
 	inbox chan message
@@ -64,8 +65,12 @@ func New(opt Options) (*Component, error) {
 		opt.Audit = func(string, any) {}
 	}
 	v := &Verifier{Keys: keys, Site: opt.Config.Site, Now: opt.Now, Seen: LoadSeen(filepath.Join(opt.StateDir, "seen-commands.json"))}
-	c := &Component{opt: opt, inbox: make(chan message, 64)}
-	c.cmds = &Commands{Verifier: v, Handlers: opt.Handlers, Audit: func(a Audit) { opt.Audit("command", a) }}
+	c := &Component{opt: opt, ver: v, inbox: make(chan message, 64)}
+	handlers := map[string]Handler{ConfirmCommand: c.confirm}
+	for name, h := range opt.Handlers {
+		handlers[name] = h
+	}
+	c.cmds = &Commands{Verifier: v, Handlers: handlers, Audit: func(a Audit) { opt.Audit("command", a) }}
 	c.push = &ConfigPush{
 		Verifier: v, Applier: opt.Applier, Path: opt.ConfigPath, StateDir: opt.StateDir,
 		Window: opt.Config.Remote.ConfirmWindow.D(),
@@ -73,6 +78,29 @@ func New(opt Options) (*Component, error) {
 		Log:    opt.Log,
 	}
 	return c, nil
+}
+
+// Reload puts the config's command keys in force at once: a key a push
+// removed verifies nothing from the next message on. (A pushed key change
+// is then pending until ConfirmCommand, signed with a new key, arrives.)
+func (c *Component) Reload(cfg *config.Config) error {
+	keys, err := ParseKeys(cfg.Remote.CommandKeys)
+	if err != nil {
+		return err
+	}
+	c.ver.SetKeys(keys)
+	return nil
+}
+
+func (c *Component) confirm(ctx context.Context, raw json.RawMessage) (any, error) {
+	var args ConfirmArgs
+	if err := DecodeArgs(raw, &args); err != nil {
+		return nil, err
+	}
+	if err := c.push.ConfirmKeys(args.Version, Signer(ctx)); err != nil {
+		return nil, err
+	}
+	return map[string]any{"confirmed": args.Version}, nil
 }
 
 // Filters are the topic filters whose messages belong in Deliver.

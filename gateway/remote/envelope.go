@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -62,10 +63,26 @@ func Sign(key ed25519.PrivateKey, body Body) ([]byte, error) {
 // Verifier checks envelopes against the configured keys, the site, the
 // clock and the replay cache.
 type Verifier struct {
-	Keys []ed25519.PublicKey
+	Keys []ed25519.PublicKey // replaced only through SetKeys once in use
 	Site string
 	Now  func() time.Time
 	Seen *Seen
+
+	mu sync.RWMutex
+}
+
+// SetKeys replaces the key set at once: from the next message on, a removed
+// key verifies nothing.
+func (v *Verifier) SetKeys(keys []ed25519.PublicKey) {
+	v.mu.Lock()
+	v.Keys = keys
+	v.mu.Unlock()
+}
+
+func (v *Verifier) keys() []ed25519.PublicKey {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.Keys
 }
 
 // ParseKeys decodes the base64 public keys of the config.
@@ -81,72 +98,95 @@ func ParseKeys(b64 []string) ([]ed25519.PublicKey, error) {
 	return keys, nil
 }
 
-// Open verifies a command envelope received for name and returns its body.
-// The id of a good command is remembered, so a second delivery is ErrReplay.
-// The body is returned, when it could be decoded, even with an error, so the
-// refusal can carry the id.
-func (v *Verifier) Open(name string, payload []byte) (Body, error) {
-	body, err := v.open(name, payload)
+// Open verifies a command envelope received for name and returns its body
+// and the key that signed it. The id of a good command is remembered, so a
+// second delivery is ErrReplay. The body is returned, when it could be
+// decoded, even with an error, so the refusal can carry the id.
+func (v *Verifier) Open(name string, payload []byte) (Body, ed25519.PublicKey, error) {
+	body, signer, err := v.open(name, payload)
+	if err != nil {
+		return body, nil, err
+	}
+	now := v.Now()
+	if err := v.fresh(body, now, MaxLifetime); err != nil {
+		return body, nil, err
+	}
+	if !v.Seen.Add(body.ID, body.Expires, now) {
+		return body, nil, ErrReplay
+	}
+	return body, signer, nil
+}
+
+// MaxConfigLifetime bounds how long a signed config push may be applied:
+// long enough for a store that is offline over a holiday weekend, short
+// enough that an old push cannot come back months later.
+const MaxConfigLifetime = 30 * 24 * time.Hour
+
+// OpenConfig verifies a desired-config envelope. It has no replay check: it
+// is retained and delivered again on every reconnect, so the version
+// decides (it must be newer than any version the box has run or rolled
+// back). It expires like a command. An expired push comes back with its
+// body and an error that Is ErrExpired, as the push that is running may
+// have expired since, which is no reason to report it refused.
+func (v *Verifier) OpenConfig(payload []byte) (Body, error) {
+	body, _, err := v.open("config", payload)
 	if err != nil {
 		return body, err
 	}
-	now := v.Now()
+	return body, v.fresh(body, v.Now(), MaxConfigLifetime)
+}
+
+// fresh checks a body's expiry: not past, and not further ahead than limit.
+func (v *Verifier) fresh(body Body, now time.Time, limit time.Duration) error {
 	switch {
+	case body.Expires.IsZero():
+		return fmt.Errorf("%w: no expiry", ErrMalformed)
 	case !now.Before(body.Expires):
-		return body, fmt.Errorf("%w at %s", ErrExpired, body.Expires.UTC().Format(time.RFC3339))
-	case body.Expires.After(now.Add(MaxLifetime)):
-		return body, fmt.Errorf("%w: expires more than %s ahead", ErrMalformed, MaxLifetime)
+		return fmt.Errorf("%w at %s", ErrExpired, body.Expires.UTC().Format(time.RFC3339))
+	case body.Expires.After(now.Add(limit)):
+		return fmt.Errorf("%w: expires more than %s ahead", ErrMalformed, limit)
 	}
-	if !v.Seen.Add(body.ID, body.Expires, now) {
-		return body, ErrReplay
-	}
-	return body, nil
+	return nil
 }
 
-// OpenConfig verifies a desired-config envelope. It has no expiry and no
-// replay check: it is retained and delivered again on every reconnect.
-// Rollback to an old signed config is prevented by its version instead,
-// which must be newer than the running one.
-func (v *Verifier) OpenConfig(payload []byte) (Body, error) {
-	return v.open("config", payload)
-}
-
-func (v *Verifier) open(name string, payload []byte) (Body, error) {
+func (v *Verifier) open(name string, payload []byte) (Body, ed25519.PublicKey, error) {
 	var env Envelope
 	var body Body
 	if err := json.Unmarshal(payload, &env); err != nil || env.Body == "" {
-		return body, fmt.Errorf("%w: want {\"body\": …, \"sig\": …}", ErrMalformed)
+		return body, nil, fmt.Errorf("%w: want {\"body\": …, \"sig\": …}", ErrMalformed)
 	}
 	raw, err1 := base64.StdEncoding.DecodeString(env.Body)
 	sig, err2 := base64.StdEncoding.DecodeString(env.Sig)
 	if err1 != nil || err2 != nil {
-		return body, fmt.Errorf("%w: body and sig must be base64", ErrMalformed)
+		return body, nil, fmt.Errorf("%w: body and sig must be base64", ErrMalformed)
 	}
 	if err := json.Unmarshal(raw, &body); err != nil {
-		return Body{}, fmt.Errorf("%w: body: %v", ErrMalformed, err)
+		return Body{}, nil, fmt.Errorf("%w: body: %v", ErrMalformed, err)
 	}
-	if !v.verified(raw, sig) {
-		return body, ErrBadSignature
+	signer := v.verified(raw, sig)
+	if signer == nil {
+		return body, nil, ErrBadSignature
 	}
 	switch {
 	case body.ID == "" || len(body.ID) > 128:
-		return body, fmt.Errorf("%w: id must have 1 to 128 characters", ErrMalformed)
+		return body, nil, fmt.Errorf("%w: id must have 1 to 128 characters", ErrMalformed)
 	case body.Site != v.Site && body.Site != "*":
-		return body, fmt.Errorf("%w (%q)", ErrWrongSite, body.Site)
+		return body, nil, fmt.Errorf("%w (%q)", ErrWrongSite, body.Site)
 	case body.Name != name:
-		return body, fmt.Errorf("%w (%q, topic says %q)", ErrWrongName, body.Name, name)
+		return body, nil, fmt.Errorf("%w (%q, topic says %q)", ErrWrongName, body.Name, name)
 	}
-	return body, nil
+	return body, signer, nil
 }
 
-func (v *Verifier) verified(msg, sig []byte) bool {
+// verified returns the key that signed msg, or nil.
+func (v *Verifier) verified(msg, sig []byte) ed25519.PublicKey {
 	if len(sig) != ed25519.SignatureSize {
-		return false
+		return nil
 	}
-	for _, k := range v.Keys {
+	for _, k := range v.keys() {
 		if ed25519.Verify(k, msg, sig) {
-			return true
+			return k
 		}
 	}
-	return false
+	return nil
 }

@@ -94,7 +94,7 @@ func TestOpenRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := t0
-			_, err := verifier(&now).Open(tc.topic, tc.payload(t))
+			_, _, err := verifier(&now).Open(tc.topic, tc.payload(t))
 			if !errors.Is(err, tc.want) {
 				t.Errorf("err = %v, want %v", err, tc.want)
 			}
@@ -108,11 +108,11 @@ func TestReplayRefusedAcrossRestart(t *testing.T) {
 	v := verifier(&now)
 	v.Seen = LoadSeen(path)
 	p := sign(t, hoPriv, Body{ID: "c1", Site: "store-0042", Name: "ping", Expires: t0.Add(time.Hour)})
-	if _, err := v.Open("ping", p); err != nil {
+	if _, _, err := v.Open("ping", p); err != nil {
 		t.Fatal(err)
 	}
 	v.Seen = LoadSeen(path) // the daemon restarted
-	if _, err := v.Open("ping", p); !errors.Is(err, ErrReplay) {
+	if _, _, err := v.Open("ping", p); !errors.Is(err, ErrReplay) {
 		t.Errorf("replay after restart: %v", err)
 	}
 }
@@ -185,45 +185,68 @@ func (f *fakeApplier) Apply(c *config.Config) error {
 	return nil
 }
 
-func TestConfigPush(t *testing.T) {
+// exampleWith is the example config with edits (pairs of old, new).
+func exampleWith(t *testing.T, edits ...string) string {
+	t.Helper()
+	s := string(config.Example)
+	for i := 0; i+1 < len(edits); i += 2 {
+		if !strings.Contains(s, edits[i]) {
+			t.Fatalf("%q not in example", edits[i])
+		}
+		s = strings.Replace(s, edits[i], edits[i+1], 1)
+	}
+	return s
+}
+
+// signedPush is a desired-config message signed by head office, valid for
+// a week from t0.
+func signedPush(t *testing.T, id, yaml string) []byte {
+	args, _ := json.Marshal(DesiredArgs{Config: yaml})
+	return sign(t, hoPriv, Body{ID: id, Site: "store-0042", Name: "config", Args: args, Expires: t0.Add(7 * 24 * time.Hour)})
+}
+
+// pushFixture is a ConfigPush on the example config (v1) with a fake
+// applier, a settable clock and a broker that can go away.
+type pushFixture struct {
+	*ConfigPush
+	ap      *fakeApplier
+	now     *time.Time
+	reports *[]Reported
+	online  *bool
+}
+
+func newPushFixture(t *testing.T) pushFixture {
 	base, err := config.Parse(config.Example, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	yamlWith := func(edits ...string) string {
-		s := string(config.Example)
-		for i := 0; i+1 < len(edits); i += 2 {
-			if !strings.Contains(s, edits[i]) {
-				t.Fatalf("%q not in example", edits[i])
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gatewayd.yaml")
+	os.WriteFile(path, config.Example, 0o640)
+	now := t0
+	online := true
+	var reports []Reported
+	ap := &fakeApplier{running: base}
+	p := &ConfigPush{
+		Verifier: verifier(&now), Applier: ap, Path: path, StateDir: dir, Window: 2 * time.Minute,
+		Report: func(r Reported) error {
+			if !online {
+				return errors.New("offline")
 			}
-			s = strings.Replace(s, edits[i], edits[i+1], 1)
-		}
-		return s
+			reports = append(reports, r)
+			return nil
+		},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
-	push := func(id, yaml string) []byte {
-		args, _ := json.Marshal(DesiredArgs{Config: yaml})
-		return sign(t, hoPriv, Body{ID: id, Site: "store-0042", Name: "config", Args: args})
-	}
+	return pushFixture{p, ap, &now, &reports, &online}
+}
+
+func TestConfigPush(t *testing.T) {
+	yamlWith := func(edits ...string) string { return exampleWith(t, edits...) }
+	push := func(id, yaml string) []byte { return signedPush(t, id, yaml) }
 	setup := func(t *testing.T) (*ConfigPush, *fakeApplier, *time.Time, *[]Reported, *bool) {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "gatewayd.yaml")
-		os.WriteFile(path, config.Example, 0o640)
-		now := t0
-		online := true
-		var reports []Reported
-		ap := &fakeApplier{running: base}
-		p := &ConfigPush{
-			Verifier: verifier(&now), Applier: ap, Path: path, StateDir: dir, Window: 2 * time.Minute,
-			Report: func(r Reported) error {
-				if !online {
-					return errors.New("offline")
-				}
-				reports = append(reports, r)
-				return nil
-			},
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		}
-		return p, ap, &now, &reports, &online
+		f := newPushFixture(t)
+		return f.ConfigPush, f.ap, f.now, f.reports, f.online
 	}
 	fileVersion := func(t *testing.T, p *ConfigPush) int64 {
 		c, err := config.Load(p.Path)
@@ -251,7 +274,7 @@ func TestConfigPush(t *testing.T) {
 	t.Run("bad signature rejected", func(t *testing.T) {
 		p, ap, _, _, _ := setup(t)
 		args, _ := json.Marshal(DesiredArgs{Config: yamlWith("version: 1", "version: 2")})
-		r := p.Desired(sign(t, otherPriv, Body{ID: "x", Site: "store-0042", Name: "config", Args: args}))
+		r := p.Desired(sign(t, otherPriv, Body{ID: "x", Site: "store-0042", Name: "config", Args: args, Expires: t0.Add(time.Hour)}))
 		if r.State != StateRejected || !strings.Contains(r.Errors[0], "signature") || len(ap.applied) != 0 {
 			t.Errorf("report %+v", r)
 		}
@@ -332,7 +355,7 @@ func TestChunksRoundTrip(t *testing.T) {
 			data[i] = byte(i * 7)
 		}
 		chunks := Split(Response{ID: "d1", Name: "diag"}, Chunked{Name: "diag.tar.gz", Data: data})
-		var a Assembler
+		a := Assembler{ID: "d1"}
 		var got []byte
 		done := false
 		// Out of order, as QoS 1 may deliver them.
@@ -354,9 +377,196 @@ func TestChunksRoundTrip(t *testing.T) {
 	}
 	chunks := Split(Response{ID: "d2"}, Chunked{Data: make([]byte, 2*ChunkSize)})
 	chunks[1].Data = []byte("tampered")
-	var a Assembler
+	a := Assembler{ID: "d2"}
 	a.Add(chunks[0])
 	if _, _, err := a.Add(chunks[1]); err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Errorf("tampered chunk: %v", err)
+	}
+}
+
+// A store answers a diag command; what it sends must not steer head
+// office's memory or splice another transfer in.
+func TestAttackChunkBounds(t *testing.T) {
+	good := Split(Response{ID: "d3"}, Chunked{Data: []byte("bundle")})[0]
+	for _, tc := range []struct {
+		name string
+		edit func(c *Chunk)
+		want string
+	}{
+		{"another command's chunk", func(c *Chunk) { c.ID = "d4" }, `chunk of command "d4", not of "d3"`},
+		{"a billion parts", func(c *Chunk) { c.Parts, c.Size = 1e9, 1e9*ChunkSize }, "not a transfer of at most 64 MiB"},
+		{"parts disagree with size", func(c *Chunk) { c.Parts = 1000 }, "chunk claims 6 bytes in 1000 parts"},
+		{"negative size", func(c *Chunk) { c.Size = -1 }, "chunk claims -1 bytes"},
+		{"oversized part", func(c *Chunk) { c.Data = make([]byte, ChunkSize+1); c.Size = len(c.Data) }, "not a transfer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good
+			tc.edit(&c)
+			a := Assembler{ID: "d3"}
+			if _, _, err := a.Add(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	a := Assembler{ID: "d3"}
+	if b, done, err := a.Add(good); err != nil || !done || string(b) != "bundle" {
+		t.Errorf("good chunk: %q %v %v", b, done, err)
+	}
+}
+
+// rollBack pushes yaml as a network change and lets the window pass with
+// the broker away, so it rolls back.
+func (f pushFixture) rollBack(t *testing.T, id, yaml string) {
+	t.Helper()
+	if r := f.Desired(signedPush(t, id, yaml)); r.State != StatePending {
+		t.Fatalf("push %s: %+v", id, r)
+	}
+	*f.online = false
+	*f.now = f.now.Add(f.Window)
+	f.Tick()
+	*f.online = true
+	f.Tick()
+	if last := (*f.reports)[len(*f.reports)-1]; last.State != StateRolledBack {
+		t.Fatalf("push %s not rolled back: %+v", id, last)
+	}
+}
+
+// Two old signed pushes, both rolled back, used to be applied again in
+// turn (only the latest rollback was remembered, and pushes never expired):
+// each ran for a whole window every time.
+func TestAttackConfigReplay(t *testing.T) {
+	t.Run("alternating rolled-back pushes", func(t *testing.T) {
+		f := newPushFixture(t)
+		v2 := exampleWith(t, "version: 1", "version: 2", "interface: wan1", "interface: wanX")
+		v3 := exampleWith(t, "version: 1", "version: 3", "interface: wan1", "interface: wanY")
+		f.rollBack(t, "a", v2)
+		f.rollBack(t, "b", v3)
+		n := len(f.ap.applied)
+		r := f.Desired(signedPush(t, "a", v2))
+		if r.State != StateRejected || len(f.ap.applied) != n ||
+			!strings.Contains(strings.Join(r.Errors, ""), "version: 2 is not newer than 3, which this box has already run or rolled back") {
+			t.Errorf("replayed v2: %+v, applied %v", r, f.ap.applied)
+		}
+		if r := f.Desired(signedPush(t, "b", v3)); r.State != StateRolledBack || len(f.ap.applied) != n {
+			t.Errorf("redelivered v3: %+v, applied %v", r, f.ap.applied)
+		}
+		// The state survives a restart of the daemon.
+		g := newPushFixture(t)
+		g.StateDir, g.Path = f.StateDir, f.Path
+		if r := g.Desired(signedPush(t, "a", v2)); r.State != StateRejected {
+			t.Errorf("after restart, replayed v2: %+v", r)
+		}
+	})
+	t.Run("expired push", func(t *testing.T) {
+		f := newPushFixture(t)
+		args, _ := json.Marshal(DesiredArgs{Config: exampleWith(t, "version: 1", "version: 2")})
+		old := sign(t, hoPriv, Body{ID: "e", Site: "store-0042", Name: "config", Args: args, Expires: t0.Add(-time.Second)})
+		r := f.Desired(old)
+		if r.State != StateRejected || !strings.Contains(r.Errors[0], "refused: expired at") || len(f.ap.applied) != 0 {
+			t.Errorf("expired push: %+v", r)
+		}
+		never := sign(t, hoPriv, Body{ID: "n", Site: "store-0042", Name: "config", Args: args})
+		if r := f.Desired(never); r.State != StateRejected || !strings.Contains(r.Errors[0], "no expiry") {
+			t.Errorf("push without expiry: %+v", r)
+		}
+		far := sign(t, hoPriv, Body{ID: "f", Site: "store-0042", Name: "config", Args: args, Expires: t0.Add(31 * 24 * time.Hour)})
+		if r := f.Desired(far); r.State != StateRejected || !strings.Contains(r.Errors[0], "expires more than 720h0m0s ahead") {
+			t.Errorf("push valid for a month: %+v", r)
+		}
+		// The push that runs may expire later: redelivered after a
+		// reconnect it is still reported applied, not refused.
+		if r := f.Desired(signedPush(t, "g", exampleWith(t, "version: 1", "version: 2"))); r.State != StateApplied {
+			t.Fatalf("push: %+v", r)
+		}
+		*f.now = f.now.Add(8 * 24 * time.Hour)
+		if r := f.Desired(signedPush(t, "g", exampleWith(t, "version: 1", "version: 2"))); r.State != StateApplied {
+			t.Errorf("running push, expired since: %+v", r)
+		}
+	})
+}
+
+// A push that changes the command keys must be confirmed by a key it adds;
+// without that confirm it rolls back. A push may not remove every key.
+func TestAttackKeyRotationConfirm(t *testing.T) {
+	const exampleKey = "7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY="
+	newPub, _ := keyFromSeed(3)
+	newKey := base64.StdEncoding.EncodeToString(newPub)
+	examplePub, _ := ParseKeys([]string{exampleKey})
+	rotate := exampleWith(t, "version: 1", "version: 2", exampleKey, newKey)
+
+	t.Run("confirmed by the new key", func(t *testing.T) {
+		f := newPushFixture(t)
+		r := f.Desired(signedPush(t, "k", rotate))
+		if r.State != StatePending || !r.KeyConfirm || !strings.Contains(r.Reason, `config-confirm {"version": 2} signed with a new key`) {
+			t.Fatalf("push: %+v", r)
+		}
+		*f.now = f.now.Add(time.Minute) // the broker alone does not confirm a key change
+		f.Tick()
+		if f.Pending() != 2 {
+			t.Fatal("a key change was confirmed without the new key")
+		}
+		if err := f.ConfirmKeys(2, examplePub[0]); err == nil || !strings.Contains(err.Error(), "with a key it adds") {
+			t.Errorf("confirm with the old key: %v", err)
+		}
+		if err := f.ConfirmKeys(3, newPub); err == nil || !strings.Contains(err.Error(), "version 3 is not waiting") {
+			t.Errorf("confirm of another version: %v", err)
+		}
+		if err := f.ConfirmKeys(2, newPub); err != nil {
+			t.Fatal(err)
+		}
+		if last := (*f.reports)[len(*f.reports)-1]; f.Pending() != 0 || last.State != StateApplied || last.Version != 2 {
+			t.Errorf("after confirm: pending %d, %+v", f.Pending(), last)
+		}
+	})
+	t.Run("rolled back without the new key", func(t *testing.T) {
+		f := newPushFixture(t)
+		f.Desired(signedPush(t, "k", rotate))
+		*f.now = f.now.Add(f.Window)
+		f.Tick()
+		last := (*f.reports)[len(*f.reports)-1]
+		if last.State != StateRolledBack || f.ap.running.Version != 1 || !strings.Contains(last.Reason, "no config-confirm signed with a new command key") {
+			t.Errorf("after the window: running v%d, %+v", f.ap.running.Version, last)
+		}
+	})
+	t.Run("every key removed", func(t *testing.T) {
+		f := newPushFixture(t)
+		none := exampleWith(t, "version: 1", "version: 2", "  command_keys:\n    - "+exampleKey+"\n", "")
+		r := f.Desired(signedPush(t, "z", none))
+		if r.State != StateRejected || !strings.Contains(r.Errors[0], "must keep at least one key") || len(f.ap.applied) != 0 {
+			t.Errorf("push without keys: %+v", r)
+		}
+	})
+	for _, tc := range []struct {
+		name          string
+		before, after []string
+		want          []string
+	}{
+		{"unchanged", []string{"a", "b"}, []string{"b", "a"}, nil},
+		{"added", []string{"a"}, []string{"a", "b"}, []string{"b"}},
+		{"replaced", []string{"a"}, []string{"b"}, []string{"b"}},
+		{"removed", []string{"a", "b"}, []string{"b"}, []string{"b"}},
+	} {
+		t.Run("keys to confirm, "+tc.name, func(t *testing.T) {
+			enc := func(names []string) []string {
+				var out []string
+				for _, n := range names {
+					pub, _ := keyFromSeed(byte(n[0]))
+					out = append(out, base64.StdEncoding.EncodeToString(pub))
+				}
+				return out
+			}
+			a, b := &config.Config{}, &config.Config{}
+			a.Remote.CommandKeys, b.Remote.CommandKeys = enc(tc.before), enc(tc.after)
+			got := keysToConfirm(a, b)
+			want, _ := ParseKeys(enc(tc.want))
+			if len(got) != len(want) || (want == nil) != (got == nil) {
+				t.Fatalf("got %d keys, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if !got[i].Equal(want[i]) {
+					t.Errorf("key %d differs", i)
+				}
+			}
+		})
 	}
 }

@@ -165,7 +165,7 @@ func (w *world) push(ctx context.Context, kind FaultKind) (string, error) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, w.p.ConfirmWindow+30*time.Second)
 	defer cancel()
-	res := w.fleet.PushConfig(pctx, w.key, []string{w.site}, func(string) (string, error) { return string(y), nil })
+	res := w.fleet.PushConfig(pctx, fleet.Signing{Key: w.key}, []string{w.site}, func(string) (string, error) { return string(y), nil })
 	r := res[w.site]
 	w.mu.Lock()
 	w.pushes = append(w.pushes, PushResult{Kind: kind, Version: v, State: r.State, Errors: r.Errors})
