@@ -85,6 +85,7 @@ type ConfigPush struct {
 	Log    *slog.Logger
 
 	mu      sync.Mutex
+	state   *pushState // loaded from StateDir on first use
 	pending *pendingPush
 	last    *Reported
 	unsent  bool
@@ -182,9 +183,7 @@ func (p *ConfigPush) desired(payload []byte, running *config.Config) Reported {
 	// Recorded before it runs: a crash during the window cannot reopen
 	// the version to a replay.
 	st.Highest = cfg.Version
-	if err := p.saveState(st); err != nil {
-		return reject(cfg.Version, err.Error())
-	}
+	p.saveState(st)
 	if err := p.Applier.Apply(cfg); err != nil {
 		_ = p.Applier.Apply(running)
 		return reject(cfg.Version, "apply: "+err.Error())
@@ -297,9 +296,7 @@ func (p *ConfigPush) tick() {
 			}
 			st := p.loadState()
 			st.RolledBack, st.Reason, st.Highest = pp.cfg.Version, reason, max(st.Highest, pp.cfg.Version)
-			if err := p.saveState(st); err != nil {
-				p.Log.Error("saving config push state", "err", err)
-			}
+			p.saveState(st)
 			p.Log.Warn("config push rolled back", "version", pp.cfg.Version, "reason", reason)
 			p.setReport(Reported{Version: pp.cfg.Version, State: StateRolledBack, Running: pp.prev.Version,
 				Reason: reason, At: now.UTC()})
@@ -330,25 +327,30 @@ func (p *ConfigPush) commit(yaml []byte) error {
 func (p *ConfigPush) statePath() string { return filepath.Join(p.StateDir, "config-push.json") }
 
 func (p *ConfigPush) loadState() pushState {
-	var s pushState
-	if b, err := os.ReadFile(p.statePath()); err == nil {
-		_ = json.Unmarshal(b, &s)
+	if p.state == nil {
+		p.state = &pushState{}
+		if b, err := os.ReadFile(p.statePath()); err == nil {
+			_ = json.Unmarshal(b, p.state)
+		}
 	}
-	return s
+	return *p.state
 }
 
-// saveState replaces the state file atomically: a torn file would forget
-// the highest version and reopen old pushes to a replay.
-func (p *ConfigPush) saveState(s pushState) error {
+// saveState keeps s in memory and replaces the state file atomically (a
+// torn file would forget the highest version). A box whose data partition
+// failed still takes pushes: the refusal of old versions then holds until
+// the daemon restarts, and the failure is logged.
+func (p *ConfigPush) saveState(s pushState) {
+	p.state = &s
 	b, _ := json.Marshal(s)
 	tmp := p.statePath() + ".new"
-	if err := os.WriteFile(tmp, b, 0o640); err != nil {
-		return fmt.Errorf("saving config push state: %w", err)
+	err := os.WriteFile(tmp, b, 0o640)
+	if err == nil {
+		err = os.Rename(tmp, p.statePath())
 	}
-	if err := os.Rename(tmp, p.statePath()); err != nil {
-		return fmt.Errorf("saving config push state: %w", err)
+	if err != nil {
+		p.Log.Error("saving config push state; old versions are refused until the daemon restarts", "err", err)
 	}
-	return nil
 }
 
 // Pending reports the version waiting for confirmation, or 0.
