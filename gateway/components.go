@@ -32,6 +32,7 @@ func buildParts(cfg *config.Config, g *Gateway, opt Options) ([]Part, error) {
 			g.store("event", e)
 		},
 		StatPaths: []string{"/", filepath.Dir(cfg.Telemetry.StorePath)},
+		StateDir:  filepath.Dir(cfg.Telemetry.StorePath),
 		// g.sup exists by the time a request arrives.
 		Actions: web.ActionFuncs{
 			RestartFunc:  func(ctx context.Context, name string) error { return g.sup.Restart(ctx, name) },

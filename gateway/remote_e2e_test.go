@@ -132,7 +132,7 @@ func siteYAML(t *testing.T, dir, broker string, pub ed25519.PublicKey, version i
 		"tcp://198.51.100.10:1883", broker,
 		"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock"),
 		"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
-		"listen: 198.18.10.1:80", "listen: 127.0.0.1:0",
+		"listen: 198.18.10.1:443", "listen: 127.0.0.1:0", "redirect_listen: 198.18.10.1:80", `redirect_listen: ""`,
 		"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", base64.StdEncoding.EncodeToString(pub),
 		"confirm_window: 120s", "confirm_window: 20s",
 	}, edits...)

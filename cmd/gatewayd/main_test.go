@@ -49,7 +49,7 @@ func labConfig(t testing.TB, dir string, edits ...string) string {
 	repl := append([]string{
 		"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock"),
 		"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
-		"listen: 198.18.10.1:80", `listen: ""`,
+		"listen: 198.18.10.1:443", `listen: ""`, "redirect_listen: 198.18.10.1:80", `redirect_listen: ""`,
 		// Outside a lab namespace nothing may leave the machine: the broker
 		// is a closed loopback port, so the uplink just retries.
 		"broker: tcp://198.51.100.10:1883", "broker: tcp://127.0.0.1:1",

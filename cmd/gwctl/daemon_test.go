@@ -32,7 +32,7 @@ func TestAgainstGatewayd(t *testing.T) {
 	for _, r := range [][2]string{
 		{"/run/gatewayd/gatewayd.sock", sock},
 		{"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db")},
-		{"listen: 198.18.10.1:80", `listen: ""`},
+		{"listen: 198.18.10.1:443", `listen: ""`}, {"redirect_listen: 198.18.10.1:80", `redirect_listen: ""`},
 		// Nothing may leave the machine: a closed loopback port as broker.
 		{"broker: tcp://198.51.100.10:1883", "broker: tcp://127.0.0.1:1"},
 	} {

@@ -49,7 +49,7 @@ func TestFleetCLI(t *testing.T) {
 			{"tcp://198.51.100.10:1883", broker.URL()},
 			{"/run/gatewayd/gatewayd.sock", filepath.Join(sdir, "gw.sock")},
 			{"/var/lib/gatewayd/telemetry.db", filepath.Join(sdir, "telemetry.db")},
-			{"listen: 198.18.10.1:80", `listen: ""`},
+			{"listen: 198.18.10.1:443", `listen: ""`}, {"redirect_listen: 198.18.10.1:80", `redirect_listen: ""`},
 			{"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", pub[1]},
 		} {
 			s = strings.Replace(s, r[0], r[1], 1)

@@ -76,7 +76,7 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		return fmt.Errorf("status page forward: %w", err)
 	}
 	defer ln.Close()
-	go l.Forward(ctx, ln, netlab.Office, fmt.Sprintf("%s:80", netlab.GWLAN))
+	go l.Forward(ctx, ln, netlab.Office, fmt.Sprintf("%s:443", netlab.GWLAN))
 
 	tills := map[netlab.Node]*posStats{netlab.POS1: {}, netlab.POS2: {}}
 	var wg sync.WaitGroup
@@ -142,7 +142,8 @@ func printDemo(w io.Writer, prefix, listen, dir string, withGW bool) {
 	if withGW {
 		fmt.Fprintf(w, `
 gatewayd runs in %[1]s-gw with %[2]s/gatewayd.yaml (log: %[2]s/gatewayd.log).
-  status page:   http://%[3]s/  (technician password: change-me)
+  status page:   https://%[3]s/  (technician password: change-me; the box's own
+                 certificate: accept it once, its SHA-256 is in gatewayd.log)
 `, prefix, dir, listen)
 	}
 	fmt.Fprintf(w, `

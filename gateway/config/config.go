@@ -217,9 +217,21 @@ type Web struct {
 	// Listen is the HTTP(S) address on the LAN; empty serves only the socket.
 	Listen string `yaml:"listen"`
 	// Socket is the unix socket gwctl talks to.
-	Socket      string `yaml:"socket"`
+	Socket string `yaml:"socket"`
+	// Hostnames are the names the page answers to besides its IP address;
+	// any other Host header is refused (a DNS rebinding attack brings one).
+	Hostnames []string `yaml:"hostnames"`
+	// TLS is how the LAN page is served: "self-signed" (the default: a
+	// certificate the box makes on its first start and keeps), or "off"
+	// (plain HTTP, for a lab). TLSCertFile and TLSKeyFile, when set, are
+	// served instead of the self-signed one.
+	TLS         string `yaml:"tls"`
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// RedirectListen, on the address of Listen (usually port 80), answers
+	// plain HTTP with a redirect to the HTTPS page, so a technician who
+	// types the box's address reaches it.
+	RedirectListen string `yaml:"redirect_listen"`
 	// TechnicianPasswordHash is made by `gwctl hash-password`.
 	TechnicianPasswordHash     string `yaml:"technician_password_hash"`
 	TechnicianPasswordHashFile string `yaml:"technician_password_hash_file"`

@@ -193,6 +193,8 @@ func TestBadConfigs(t *testing.T) {
 			`web.technician_password_hash: not a password hash (want "pbkdf2-sha256$…", made by gwctl hash-password) (line 14)`},
 		{"bad command key", func(t *testing.T) string { return minimal + "remote:\n  command_keys: [\"bm90IGEga2V5\"]\n" },
 			`remote.command_keys[0]: not a base64 ed25519 public key (32 bytes) (line 14)`},
+		{"host name that is an address", func(t *testing.T) string { return minimal + "web:\n  hostnames: [gateway.store.lan, 198.18.10.1]\n" },
+			`web.hostnames[1]: "198.18.10.1": not a host name (lower-case labels of letters, digits and dashes, like gateway.store.lan) (line 14)`},
 		{"empty command keys", func(t *testing.T) string { return minimal + "remote:\n  command_keys: []\n" },
 			`remote.command_keys: empty: list at least one head-office key (gwctl fleet keygen makes one), or leave the field out (line 14)`},
 		{"map given a list", func(t *testing.T) string { return minimal + "inspect:\n  categories: [a, b]\n" },

@@ -57,7 +57,7 @@ func Defaults() Config {
 			MaxReconnectDelay: Duration(60 * time.Second),
 			Inflight:          16,
 		},
-		Web:      Web{Socket: DefaultSocket},
+		Web:      Web{Socket: DefaultSocket, TLS: "self-signed"},
 		Remote:   Remote{ConfirmWindow: Duration(120 * time.Second)},
 		Firmware: Firmware{MarkGoodAfter: Duration(5 * time.Minute)},
 		Supervisor: Supervisor{

@@ -51,6 +51,9 @@ var (
 	ifnameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,14}$`)
 	domainRE = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$`)
 	wordRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	// hostnameRE is a DNS name that is not an IP address: at least one
+	// label starts with a letter.
+	hostnameRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 )
 
 func (v *validator) config(c *Config) {
@@ -592,18 +595,40 @@ func (v *validator) web(c *Config) {
 		v.fail("web.socket", "required: gwctl talks to the daemon through it")
 	}
 	w.Socket = v.file(w.Socket)
+	for i, h := range w.Hostnames {
+		if !hostnameRE.MatchString(h) {
+			v.fail(fmt.Sprintf("web.hostnames[%d]", i), "%q: not a host name (lower-case labels of letters, digits and dashes, like gateway.store.lan)", h)
+		}
+	}
 	v.readable("web.tls_cert_file", &w.TLSCertFile)
 	v.readable("web.tls_key_file", &w.TLSKeyFile)
 	if (w.TLSCertFile == "") != (w.TLSKeyFile == "") {
 		v.fail("web", "tls_cert_file and tls_key_file go together")
 	}
+	if v.oneOf("web.tls", w.TLS, "self-signed", "off") && w.TLS == "off" && w.TLSCertFile != "" {
+		v.fail("web.tls", "off, but tls_cert_file is set: remove one")
+	}
 	if w.Listen == "" {
+		if w.RedirectListen != "" {
+			v.fail("web.redirect_listen", "needs web.listen")
+		}
 		return
 	}
 	ap, err := netip.ParseAddrPort(w.Listen)
 	if err != nil {
 		v.fail("web.listen", "%q: not an IP address and port (like \"198.18.10.1:443\")", w.Listen)
 		return
+	}
+	if w.RedirectListen != "" {
+		rp, err := netip.ParseAddrPort(w.RedirectListen)
+		switch {
+		case err != nil:
+			v.fail("web.redirect_listen", "%q: not an IP address and port (like \"198.18.10.1:80\")", w.RedirectListen)
+		case w.TLS == "off" && w.TLSCertFile == "":
+			v.fail("web.redirect_listen", "redirects to HTTPS, but web.tls is off")
+		case rp.Addr() != ap.Addr() || rp.Port() == ap.Port():
+			v.fail("web.redirect_listen", "%s: must be web.listen's address (%s) on another port", rp, ap.Addr())
+		}
 	}
 	if w.TechnicianPasswordHash == "" && !ap.Addr().IsLoopback() {
 		v.fail("web.listen", "serving on the LAN needs web.technician_password_hash (make one with gwctl hash-password)")

@@ -31,7 +31,7 @@ func siteConfig(t testing.TB, dir, site, broker string, pub ed25519.PublicKey) s
 		{"tcp://198.51.100.10:1883", broker},
 		{"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock")},
 		{"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db")},
-		{"listen: 198.18.10.1:80", `listen: ""`},
+		{"listen: 198.18.10.1:443", `listen: ""`}, {"redirect_listen: 198.18.10.1:80", `redirect_listen: ""`},
 		{"keep_alive: 30s", "keep_alive: 5s"},
 		{"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", base64.StdEncoding.EncodeToString(pub)},
 	} {

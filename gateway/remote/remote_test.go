@@ -570,3 +570,46 @@ func TestAttackKeyRotationConfirm(t *testing.T) {
 		})
 	}
 }
+
+// nullSession is a session that is never asked anything in these tests.
+type nullSession struct{}
+
+func (nullSession) Prefix() string                                      { return "branchgw/store-0042" }
+func (nullSession) Publish(context.Context, string, bool, []byte) error { return nil }
+
+// The keys were read once at start: after a reload that replaced the key,
+// the revoked key still signed commands and the new one was refused.
+func TestAttackRevokedKeyStillWorks(t *testing.T) {
+	const exampleKey = "7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY="
+	cfg, err := config.Parse([]byte(exampleWith(t, exampleKey, base64.StdEncoding.EncodeToString(hoPub))), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := t0
+	c, err := New(Options{Config: cfg, Session: nullSession{}, StateDir: t.TempDir(),
+		Handlers: map[string]Handler{"ping": func(context.Context, json.RawMessage) (any, error) { return "pong", nil }},
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping := func(id string, key ed25519.PrivateKey) Response {
+		return c.cmds.Handle(context.Background(), "ping", sign(t, key, Body{ID: id, Site: "store-0042", Name: "ping", Expires: t0.Add(time.Minute)}))
+	}
+	if r := ping("a", hoPriv); !r.OK {
+		t.Fatalf("ping with the configured key: %+v", r)
+	}
+	newPub, newPriv := keyFromSeed(4)
+	next, err := config.Parse([]byte(exampleWith(t, exampleKey, base64.StdEncoding.EncodeToString(newPub))), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reload(next); err != nil {
+		t.Fatal(err)
+	}
+	if r := ping("b", hoPriv); r.OK || !strings.Contains(r.Error, "signature does not verify") {
+		t.Errorf("ping with the revoked key after the reload: %+v", r)
+	}
+	if r := ping("c", newPriv); !r.OK {
+		t.Errorf("ping with the new key after the reload: %+v", r)
+	}
+}

@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +42,7 @@ func (s *Server) handler() http.Handler {
 	view("GET /api/v1/events", s.events)
 	view("GET /api/v1/logs", s.logs)
 	view("GET /api/v1/runbook", s.runbook)
-	view("GET /api/v1/stream", s.stream)
+	mux.Handle("GET /api/v1/stream", s.watcher(http.HandlerFunc(s.stream)))
 	mux.Handle("GET /metrics", s.metricsAuth(s.metrics()))
 
 	act := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.actor(h)) }
@@ -88,7 +91,53 @@ func (s *Server) secure(next http.Handler) http.Handler {
 				apiError(w, http.StatusInternalServerError, "internal error; see the daemon log")
 			}
 		}()
+		if !s.local && s.misdirected(w, r) {
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether a LAN request's Host names the box: an IP
+// address (a browser's origin is then that address, so another site's
+// script cannot read the answer) or one of web.hostnames. A name a DNS
+// rebinding attack points at the box is refused before any handler runs.
+func (s *Server) hostAllowed(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return host != "" && slices.Contains(s.cfg.Hostnames, host)
+}
+
+// misdirected answers 421 and reports true when r's Host does not name
+// the box.
+func (s *Server) misdirected(w http.ResponseWriter, r *http.Request) bool {
+	if s.hostAllowed(r.Host) {
+		return false
+	}
+	host := r.Host
+	if len(host) > 64 {
+		host = host[:64] + "…"
+	}
+	apiError(w, http.StatusMisdirectedRequest, fmt.Sprintf("host %q: this page answers to its IP address and web.hostnames only", host))
+	return true
+}
+
+// watcher is viewer for the live stream: opening it (the browser reopens
+// it by itself) does not count as the technician's use of the session.
+func (s *Server) watcher(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.local && s.auth.peek(r) == nil {
+			apiError(w, http.StatusUnauthorized, "log in first (POST /api/v1/login)")
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -272,8 +272,8 @@ func TestSessionExpiry(t *testing.T) {
 	}
 	// A busy session still ends after sessionMax.
 	c.login()
-	for elapsed := time.Duration(0); elapsed <= sessionMax; elapsed += 20 * time.Minute {
-		advance(20 * time.Minute)
+	for elapsed := time.Duration(0); elapsed <= sessionMax; elapsed += 10 * time.Minute {
+		advance(10 * time.Minute)
 		c.req("GET", "/api/v1/session", "")
 	}
 	if code, _, _ := c.req("GET", "/api/v1/status", ""); code != 401 {

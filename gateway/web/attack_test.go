@@ -148,3 +148,84 @@ func TestLoginContentTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestAttackIdleSessionKeptAliveByPage (issue 18, 10): a status page left
+// open on a phone used to keep its session for ever, as the live stream and
+// the timed log refresh renewed it. PCI DSS 8.2.8 wants re-authentication
+// after 15 minutes without use; the page's own requests are not use.
+func TestAttackIdleSessionKeptAliveByPage(t *testing.T) {
+	f := newFakeGW(t)
+	d := f.deps()
+	advance := fakeClock(&d)
+	c := newClient(t, httptestServer(t, NewLAN(configWeb(), d)))
+	c.login()
+	for range 3 { // the page refreshes its log every 30 s by itself
+		advance(5 * time.Minute)
+		if code, _, _ := c.req("GET", "/api/v1/logs?n=5", "", backgroundHeader, "1"); code != http.StatusOK {
+			t.Fatalf("background refresh within the idle limit: %d", code)
+		}
+	}
+	advance(time.Second)
+	if code, _, _ := c.req("GET", "/api/v1/status", ""); code != http.StatusUnauthorized {
+		t.Errorf("status after 15 min of background refreshes only: %d, want 401", code)
+	}
+	if sessionIdle != 15*time.Minute {
+		t.Errorf("idle timeout %s, want 15m (PCI DSS 4.0, 8.2.8)", sessionIdle)
+	}
+
+	// The live stream does not renew the session either: it ends it.
+	s := NewLAN(configWeb(), d)
+	s.hub.tick = 20 * time.Millisecond
+	s.hub.acquire() // the tick loop, as Run starts it
+	defer s.hub.release()
+	c = newClient(t, httptestServer(t, s))
+	c.login()
+	advance(14 * time.Minute)
+	r := openStream(t, c)
+	r.next()
+	advance(2 * time.Minute)
+	for r.sc.Scan() {
+		if r.sc.Text() == "event: logout" {
+			return
+		}
+	}
+	t.Error("a stream open for 16 min without use did not end its session")
+}
+
+// TestAttackDNSRebinding (issue 18, 10): a web page on the internet whose
+// name is made to resolve to the box's LAN address could read the status
+// page from a store PC's browser. Only the box's IP address and
+// web.hostnames are answered; any other Host gets 421 before a handler.
+func TestAttackDNSRebinding(t *testing.T) {
+	f := newFakeGW(t)
+	cfg := configWeb()
+	cfg.Hostnames = []string{"gateway.store.lan"}
+	c := newClient(t, httptestServer(t, NewLAN(cfg, f.deps())))
+	for _, tc := range []struct {
+		host string
+		want int
+	}{
+		{"evil.example", http.StatusMisdirectedRequest},
+		{"evil.example:80", http.StatusMisdirectedRequest},
+		{"gateway.store.lan.evil.example", http.StatusMisdirectedRequest},
+		{"198.18.10.1", http.StatusOK},
+		{"198.18.10.1:8080", http.StatusOK},
+		{"[2001:db8::1]:443", http.StatusOK},
+		{"gateway.store.lan", http.StatusOK},
+		{"GATEWAY.store.lan.:80", http.StatusOK},
+	} {
+		for _, path := range []string{"/", "/healthz", "/api/v1/session"} {
+			if code, _, body := c.req("GET", path, "", "Host", tc.host); code != tc.want {
+				t.Errorf("GET %s with Host %q: %d %s, want %d", path, tc.host, code, body, tc.want)
+			}
+		}
+	}
+	if code, _, _ := c.req("POST", "/api/v1/login", `{"password":"`+testPassword+`"}`, "Host", "evil.example"); code != http.StatusMisdirectedRequest {
+		t.Errorf("login through a rebound name: %d", code)
+	}
+	// The socket for gwctl has no Host to check.
+	s := newClient(t, httptestServer(t, NewSocket(configWeb(), f.deps())))
+	if code, _, _ := s.req("GET", "/api/v1/status", "", "Host", "evil.example"); code != http.StatusOK {
+		t.Errorf("socket with any Host: %d", code)
+	}
+}

@@ -14,11 +14,17 @@ import (
 )
 
 const (
-	cookieName  = "bgw_session"
-	csrfHeader  = "X-CSRF-Token"
-	sessionIdle = 30 * time.Minute
-	sessionMax  = 12 * time.Hour
-	maxSessions = 16
+	cookieName = "bgw_session"
+	csrfHeader = "X-CSRF-Token"
+	// sessionIdle ends a session the technician has not used for 15
+	// minutes, as PCI DSS 4.0 (8.2.8) asks; the page's own refreshes do not
+	// count as use (backgroundHeader).
+	sessionIdle = 15 * time.Minute
+	// backgroundHeader marks a request the page makes by itself (a timed
+	// refresh): it needs a session but does not keep it alive.
+	backgroundHeader = "X-Bgw-Background"
+	sessionMax       = 12 * time.Hour
+	maxSessions      = 16
 	// A client is locked out after lockAfter failed logins, for lockFirst,
 	// doubling with each further failure up to lockMax; failures are
 	// forgotten after failWindow without a failure or a lock.
@@ -176,8 +182,17 @@ func (a *auth) expireLocked(now time.Time) {
 	}
 }
 
-// session returns the request's live session, or nil.
+// session returns the request's live session, or nil. The request counts
+// as the technician's use, unless it carries backgroundHeader.
 func (a *auth) session(r *http.Request) *session {
+	return a.lookup(r, r.Header.Get(backgroundHeader) == "")
+}
+
+// peek returns the request's live session without counting as use: the
+// live stream's frames, and its reconnects, keep nobody logged in.
+func (a *auth) peek(r *http.Request) *session { return a.lookup(r, false) }
+
+func (a *auth) lookup(r *http.Request, use bool) *session {
 	c, err := r.Cookie(cookieName)
 	if err != nil {
 		return nil
@@ -193,7 +208,9 @@ func (a *auth) session(r *http.Request) *session {
 		delete(a.sessions, c.Value)
 		return nil
 	}
-	s.lastSeen = now
+	if use {
+		s.lastSeen = now
+	}
 	return s
 }
 

@@ -34,6 +34,9 @@ type Deps struct {
 	// StatPaths are the filesystems whose fill the System section shows
 	// (default "/"; the daemon adds the telemetry store's directory).
 	StatPaths []string
+	// StateDir keeps the page's self-signed certificate across restarts
+	// (empty: a new one on every start).
+	StateDir string
 }
 
 // Event is one entry of the daemon's event stream as the page shows it.

@@ -4,8 +4,13 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,10 +28,12 @@ import (
 // TestLabBrowser is the whole path on real parts: gatewayd runs in the
 // lab's gw namespace with the shipped example config; Chromium on this
 // machine reaches its page through the office PC's namespace (as a
-// technician's phone on the store LAN would); pulling WAN1's cable in the
-// lab turns the verdict to "on WAN2 backup" without a reload.
+// technician's phone on the store LAN would), over HTTPS with the
+// certificate the box made itself, which the browser accepts by its key as
+// a technician's exception does; plain HTTP on port 80 redirects there;
+// pulling WAN1's cable in the lab turns the verdict to "on WAN2 backup"
+// without a reload.
 func TestLabBrowser(t *testing.T) {
-	ctx := newBrowser(t)
 	l := netlab.ForTest(t, netlab.Options{})
 	netlab.ServicesForTest(t, l, netlab.ServiceOptions{Mosquitto: true})
 	dir := t.TempDir()
@@ -50,8 +57,35 @@ func TestLabBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go l.Forward(context.Background(), ln, netlab.Office, fmt.Sprintf("%s:80", netlab.GWLAN))
-	base := "http://" + ln.Addr().String()
+	go l.Forward(context.Background(), ln, netlab.Office, fmt.Sprintf("%s:443", netlab.GWLAN))
+	base := "https://" + ln.Addr().String()
+	spki := waitSelfSigned(t, filepath.Join(dir, "web-tls.crt"))
+	ctx := newBrowser(t, chromedp.Flag("ignore-certificate-errors-spki-list", spki))
+
+	// Plain HTTP on port 80 of the box answers with the way to HTTPS.
+	plain, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { plain.Close() })
+	go l.Forward(context.Background(), plain, netlab.Office, fmt.Sprintf("%s:80", netlab.GWLAN))
+	noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var loc string
+	for range 100 {
+		req, _ := http.NewRequest("GET", "http://"+plain.Addr().String()+"/some/path?x=1", nil)
+		req.Host = "198.18.10.1" // as the technician typed it
+		if resp, err := noFollow.Do(req); err == nil {
+			resp.Body.Close()
+			loc = resp.Header.Get("Location")
+			if resp.StatusCode == http.StatusPermanentRedirect {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if loc != "https://198.18.10.1/some/path?x=1" {
+		t.Errorf("plain HTTP on port 80: Location %q, want the HTTPS page", loc)
+	}
 
 	waitJS := func(what, expr string, d time.Duration) {
 		t.Helper()
@@ -114,4 +148,24 @@ func TestLabBrowser(t *testing.T) {
 		t.Fatalf("force WAN1: %v", err)
 	}
 	waitJS("forced failback", `document.getElementById("verdict").textContent === "All good — on WAN1"`, 15*time.Second)
+}
+
+// waitSelfSigned waits for the certificate the daemon makes on its first
+// start and returns its key's pin (base64 SHA-256 of the SPKI), which
+// Chromium takes as an accepted exception.
+func waitSelfSigned(t *testing.T, path string) string {
+	t.Helper()
+	for range 300 {
+		if b, err := os.ReadFile(path); err == nil {
+			if blk, _ := pem.Decode(b); blk != nil {
+				if c, err := x509.ParseCertificate(blk.Bytes); err == nil {
+					sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+					return base64.StdEncoding.EncodeToString(sum[:])
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no self-signed certificate at %s", path)
+	return ""
 }

@@ -12,8 +12,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,7 +98,7 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // Reload takes a new web config; the listener is reopened if it changed.
 func (s *Server) Reload(cfg *config.Config) error {
 	s.mu.Lock()
-	changed := s.cfg != cfg.Web
+	changed := !reflect.DeepEqual(s.cfg, cfg.Web)
 	s.cfg = cfg.Web
 	s.mu.Unlock()
 	if changed {
@@ -131,24 +135,42 @@ func (s *Server) Run(ctx context.Context) error {
 				continue
 			}
 		}
+		var redirect net.Listener
+		if !s.local && cfg.RedirectListen != "" && s.tls() {
+			if redirect, err = net.Listen("tcp", cfg.RedirectListen); err != nil {
+				ln.Close()
+				return fmt.Errorf("web: redirect_listen: %w", err)
+			}
+		}
 		s.once.Do(func() { close(s.ready) })
 		// No WriteTimeout: SSE streams live long; each stream write sets
 		// its own deadline instead.
 		srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
 			BaseContext: func(net.Listener) context.Context { return ctx }}
-		s.deps.Logger.Info("serving", "component", s.Name(), "addr", ln.Addr().String())
-		errc := make(chan error, 1)
+		servers := []*http.Server{srv}
+		s.deps.Logger.Info("serving", "component", s.Name(), "addr", ln.Addr().String(), "tls", s.tls())
+		errc := make(chan error, 2)
 		go func() { errc <- srv.Serve(ln) }()
+		if redirect != nil {
+			port := ln.Addr().(*net.TCPAddr).Port
+			rsrv := &http.Server{Handler: s.redirect(port), ReadHeaderTimeout: 5 * time.Second,
+				ReadTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+			servers = append(servers, rsrv)
+			s.deps.Logger.Info("redirecting to HTTPS", "component", s.Name(), "addr", redirect.Addr().String())
+			go func() { errc <- rsrv.Serve(redirect) }()
+		}
 		select {
 		case <-ctx.Done():
 		case <-s.reload:
 		case err = <-errc:
 		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		_ = srv.Shutdown(sctx)
+		for _, srv := range servers {
+			_ = srv.Shutdown(sctx)
+			_ = srv.Close() // SSE streams do not end by themselves
+		}
 		cancel()
-		_ = srv.Close() // SSE streams do not end by themselves
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -159,19 +181,15 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // listen opens the unix socket (replacing a stale one) or the LAN address,
-// with TLS when a certificate is configured.
+// with TLS unless web.tls is off.
 func (s *Server) listen(cfg config.Web) (net.Listener, error) {
 	if !s.local {
 		if cfg.Listen == "" {
 			return nil, nil
 		}
-		var tcfg *tls.Config
-		if cfg.TLSCertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("web: tls: %w", err)
-			}
-			tcfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tcfg, err := s.tlsConfig(cfg)
+		if err != nil {
+			return nil, err
 		}
 		ln, err := net.Listen("tcp", cfg.Listen)
 		if err != nil {
@@ -197,9 +215,59 @@ func (s *Server) listen(cfg config.Web) (net.Listener, error) {
 	return unix, nil
 }
 
+// tlsConfig is the LAN page's TLS: the configured certificate, else the
+// box's self-signed one; nil when web.tls is off (or unset, as in a config
+// built by hand; a config file defaults to self-signed).
+func (s *Server) tlsConfig(cfg config.Web) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
+	switch {
+	case cfg.TLSCertFile != "":
+		if cert, err = tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return nil, fmt.Errorf("web: tls: %w", err)
+		}
+	case cfg.TLS != "self-signed":
+		return nil, nil
+	default:
+		ap, _ := netip.ParseAddrPort(cfg.Listen) // validated
+		var made bool
+		cert, made, err = selfSigned(s.deps.StateDir, ap.Addr(), cfg.Hostnames, s.deps.Now())
+		switch {
+		case len(cert.Certificate) == 0:
+			return nil, fmt.Errorf("web: self-signed certificate: %w", err)
+		case err != nil:
+			s.deps.Logger.Error("web: self-signed certificate not saved; a new one comes with the next start", "err", err)
+		}
+		s.deps.Logger.Info("web: self-signed certificate", "new", made, "sha256", fingerprint(cert))
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
 // tls reports whether the LAN listener serves HTTPS (for Secure cookies).
 func (s *Server) tls() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.local && s.cfg.TLSCertFile != ""
+	return !s.local && (s.cfg.TLSCertFile != "" || s.cfg.TLS == "self-signed")
+}
+
+// redirect answers plain HTTP with a redirect to the same path on the
+// HTTPS page (httpsPort), for a technician who types the address.
+func (s *Server) redirect(httpsPort int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.misdirected(w, r) {
+			return
+		}
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.Trim(host, "[]")
+		switch {
+		case httpsPort != 443:
+			host = net.JoinHostPort(host, strconv.Itoa(httpsPort))
+		case strings.Contains(host, ":"):
+			host = "[" + host + "]"
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	})
 }

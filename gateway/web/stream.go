@@ -51,7 +51,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		f := s.hub.current(2 * s.hub.tick)
 		if f != last && f.json != nil {
 			last = f
-			if !s.local && s.auth.session(r) == nil {
+			if !s.local && s.auth.peek(r) == nil {
 				send([]byte("event: logout\ndata: {}\n\n"))
 				return
 			}

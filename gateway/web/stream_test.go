@@ -6,19 +6,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,25 +227,10 @@ func untar(t *testing.T, b []byte) map[string]string {
 // TestHTTPS serves the LAN side with a certificate: HSTS, Secure cookie.
 func TestHTTPS(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := selfSigned(t, dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	f := newFakeGW(t)
-	s := NewLAN(config.Web{Listen: addr, TechnicianPasswordHash: testHash, TLSCertFile: certFile, TLSKeyFile: keyFile}, f.deps())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	<-s.Ready()
+	certFile, keyFile := testCert(t, dir)
+	addr := freeAddr(t)
+	runLAN(t, config.Web{Listen: addr, TechnicianPasswordHash: testHash, TLSCertFile: certFile, TLSKeyFile: keyFile}, newFakeGW(t).deps())
+	var err error
 	pool := x509.NewCertPool()
 	pemBytes, _ := os.ReadFile(certFile)
 	pool.AppendCertsFromPEM(pemBytes)
@@ -287,22 +267,101 @@ func TestHTTPS(t *testing.T) {
 	}
 }
 
-func selfSigned(t *testing.T, dir string) (string, string) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// testCert makes a certificate for 127.0.0.1 in dir, the way the box makes
+// its own, and returns its files.
+func testCert(t *testing.T, dir string) (string, string) {
+	if _, _, err := selfSigned(dir, netip.MustParseAddr("127.0.0.1"), nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "web-tls.crt"), filepath.Join(dir, "web-tls.key")
+}
+
+// runLAN runs a LAN server with cfg until the test ends.
+func runLAN(t *testing.T, cfg config.Web, d Deps) {
+	s := NewLAN(cfg, d)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	<-s.Ready()
+}
+
+// servedCert connects to addr over TLS and returns the certificate served.
+func servedCert(t *testing.T, addr string) *x509.Certificate {
+	t.Helper()
+	var err error
+	for range 100 { // the listener opens just after Ready
+		var c *tls.Conn
+		if c, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}); err == nil {
+			defer c.Close()
+			return c.ConnectionState().PeerCertificates[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no TLS on %s: %v", addr, err)
+	return nil
+}
+
+// TestHTTPSByDefault (issue 18, 10): a config file's default serves the page
+// over HTTPS with a certificate the box makes once and keeps, so the
+// password never crosses the LAN in clear and a browser's exception holds
+// across restarts; plain HTTP on redirect_listen points there.
+func TestHTTPSByDefault(t *testing.T) {
+	if d := config.Defaults(); d.Web.TLS != "self-signed" {
+		t.Fatalf("default web.tls %q, want self-signed", d.Web.TLS)
+	}
+	f := newFakeGW(t)
+	d := f.deps()
+	d.StateDir = t.TempDir()
+	addr, raddr := freeAddr(t), freeAddr(t)
+	cfg := config.Web{Listen: addr, RedirectListen: raddr, TLS: "self-signed", TechnicianPasswordHash: testHash}
+	runLAN(t, cfg, d)
+	first := servedCert(t, addr)
+	if len(first.IPAddresses) != 1 || !first.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) {
+		t.Errorf("certificate names %v, want the page's address", first.IPAddresses)
+	}
+	onDisk, err := tls.LoadX509KeyPair(filepath.Join(d.StateDir, "web-tls.crt"), filepath.Join(d.StateDir, "web-tls.key"))
+	if err != nil || !bytes.Equal(onDisk.Leaf.Raw, first.Raw) {
+		t.Errorf("certificate on disk is not the one served: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(d.StateDir, "web-tls.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v %v", fi, err)
+	}
+
+	noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get("http://" + raddr + "/api/v1/status?x=1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "branchgw test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
+	resp.Body.Close()
+	if want := "https://" + addr + "/api/v1/status?x=1"; resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
+		t.Errorf("plain HTTP: %d to %q, want 308 to %q", resp.StatusCode, resp.Header.Get("Location"), want)
 	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	cf, kf := filepath.Join(dir, "web.pem"), filepath.Join(dir, "web.key")
-	os.WriteFile(cf, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(kf, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return cf, kf
+	req, _ := http.NewRequest("GET", "http://"+raddr+"/", nil)
+	req.Host = "evil.example"
+	if resp, err := noFollow.Do(req); err != nil || resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("redirect for a rebound name: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
+	// A second start (another server, as after a reboot) serves the same
+	// certificate; a new address gets a new one.
+	addr2 := freeAddr(t)
+	runLAN(t, config.Web{Listen: addr2, TLS: "self-signed", TechnicianPasswordHash: testHash}, d)
+	if again := servedCert(t, addr2); !bytes.Equal(again.Raw, first.Raw) {
+		t.Error("a restart made a new certificate: every browser exception breaks")
+	}
+	d.StateDir = filepath.Join(t.TempDir(), "not-a-dir")
+	os.WriteFile(d.StateDir, []byte("a failed data partition"), 0o600)
+	addr3 := freeAddr(t)
+	runLAN(t, config.Web{Listen: addr3, TLS: "self-signed", TechnicianPasswordHash: testHash, Hostnames: []string{"gateway.store.lan"}}, d)
+	if c := servedCert(t, addr3); bytes.Equal(c.Raw, first.Raw) || len(c.DNSNames) != 1 || c.DNSNames[0] != "gateway.store.lan" {
+		t.Errorf("with no state dir: DNS names %v, same as before %v", c.DNSNames, bytes.Equal(c.Raw, first.Raw))
+	}
 }

@@ -148,9 +148,12 @@ func build(table string, c Config) *ruleset {
 		if z.Name != "guest" {
 			add(ch, ruleBoxServices, z.Name, icmpType(unix.IPPROTO_ICMP, 8, 8), accepted)
 		}
-		if z.Name == "office" && c.StatusPage.IsValid() {
-			sp := c.StatusPage
-			add(ch, ruleStatusPage, z.Name, daddrIn(netip.PrefixFrom(sp.Addr(), 32)), dport(unix.IPPROTO_TCP, sp.Port()), accepted)
+		if z.Name == "office" {
+			for _, sp := range []netip.AddrPort{c.StatusPage, c.StatusRedirect} {
+				if sp.IsValid() {
+					add(ch, ruleStatusPage, z.Name, daddrIn(netip.PrefixFrom(sp.Addr(), 32)), dport(unix.IPPROTO_TCP, sp.Port()), accepted)
+				}
+			}
 		}
 		add(ch, ruleBoxRefused, z.Name, dropped)
 	}

@@ -48,7 +48,7 @@ var catalog = []RuleInfo{
 	{ruleDispatch, "jump", "Sends a zone's packets (its interface and its subnet) to the zone's own chain."},
 	{ruleWANIn, "drop", "Anything a WAN sends that is not a reply: the internet never opens a connection to the box or the store."},
 	{ruleBoxServices, "accept", "Zones may use the box's DNS and NTP; office and POS may ping it."},
-	{ruleStatusPage, "accept", "The office zone may open the technician's status page (web.listen)."},
+	{ruleStatusPage, "accept", "The office zone may open the technician's status page (web.listen, and web.redirect_listen)."},
 	{ruleBoxRefused, "drop", "Anything else a zone sends to the box: guests never reach its management."},
 	{ruleInternet, "accept", "Office and guest reach the internet through whichever WAN routes the flow."},
 	{ruleZoneAllow, "accept", "Extra destinations from zones[].allow (addresses, and DNS answers for the domains listed there)."},

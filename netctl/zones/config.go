@@ -19,6 +19,9 @@ type Config struct {
 	Zones []Zone
 	// StatusPage is web.listen; the zero value means no page on the LAN.
 	StatusPage netip.AddrPort
+	// StatusRedirect is web.redirect_listen (plain HTTP that redirects to
+	// the page), on the page's address; zero when there is none.
+	StatusRedirect netip.AddrPort
 }
 
 // Zone is one store segment as the firewall sees it.
@@ -67,6 +70,13 @@ func ConfigFrom(c *config.Config) (Config, error) {
 			return Config{}, fmt.Errorf("web.listen: %w", err)
 		}
 		out.StatusPage = ap
+	}
+	if c.Web.RedirectListen != "" {
+		ap, err := netip.ParseAddrPort(c.Web.RedirectListen)
+		if err != nil {
+			return Config{}, fmt.Errorf("web.redirect_listen: %w", err)
+		}
+		out.StatusRedirect = ap
 	}
 	return out, out.Validate()
 }
@@ -126,6 +136,9 @@ func (c Config) Validate() error {
 	}
 	if c.StatusPage.IsValid() && !c.StatusPage.Addr().Is4() {
 		return bad("web.listen %s: only an IPv4 status page is supported", c.StatusPage)
+	}
+	if c.StatusRedirect.IsValid() && c.StatusRedirect.Addr() != c.StatusPage.Addr() {
+		return bad("web.redirect_listen %s: must be on the status page's address", c.StatusRedirect)
 	}
 	return nil
 }

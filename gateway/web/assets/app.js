@@ -56,8 +56,11 @@
     clearTimeout(toast.t); toast.t = setTimeout(function () { t.hidden = true; }, 6000);
   }
 
-  function api(method, path, body) {
+  // background: a refresh the page makes by itself, which must not keep an
+  // idle session alive (the daemon ends it after 15 minutes without use).
+  function api(method, path, body, background) {
     var opt = { method: method, credentials: "same-origin", headers: {} };
+    if (background) { opt.headers["X-Bgw-Background"] = "1"; }
     if (method !== "GET") { opt.headers["X-CSRF-Token"] = csrf; opt.headers["Content-Type"] = "application/json"; opt.body = JSON.stringify(body || {}); }
     return fetch(path, opt).then(function (r) {
       if (r.status === 401 && path !== "/api/v1/login") { showLogin(); }
@@ -80,7 +83,7 @@
     api("GET", "/api/v1/status").then(render).catch(function (e) { toast(e.message, true); });
     connect();
     loadLogs();
-    clearInterval(logTimer); logTimer = setInterval(loadLogs, 30000);
+    clearInterval(logTimer); logTimer = setInterval(function () { loadLogs(true); }, 30000);
   }
 
   function connect() {
@@ -95,8 +98,8 @@
     es.onerror = function () { $("live").className = "live off"; $("live").textContent = "reconnecting"; };
   }
 
-  function loadLogs() {
-    api("GET", "/api/v1/logs?n=60").then(function (ls) {
+  function loadLogs(background) {
+    api("GET", "/api/v1/logs?n=60", undefined, background).then(function (ls) {
       $("logs").textContent = ls.length ? ls.map(function (l) { return l.text; }).join("\n") : "(no log lines kept)";
     }).catch(function () {});
   }
