@@ -130,22 +130,16 @@ func (s *Server) misdirected(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// viewer lets a request through if it may see the state.
+func (s *Server) viewer(next http.Handler) http.Handler { return s.loggedIn(s.auth.session, next) }
+
 // watcher is viewer for the live stream: opening it (the browser reopens
 // it by itself) does not count as the technician's use of the session.
-func (s *Server) watcher(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.local && s.auth.peek(r) == nil {
-			apiError(w, http.StatusUnauthorized, "log in first (POST /api/v1/login)")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
+func (s *Server) watcher(next http.Handler) http.Handler { return s.loggedIn(s.auth.peek, next) }
 
-// viewer lets a request through if it may see the state.
-func (s *Server) viewer(next http.Handler) http.Handler {
+func (s *Server) loggedIn(session func(*http.Request) *session, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.local && s.auth.session(r) == nil {
+		if !s.local && session(r) == nil {
 			apiError(w, http.StatusUnauthorized, "log in first (POST /api/v1/login)")
 			return
 		}
