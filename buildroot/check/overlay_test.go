@@ -60,11 +60,12 @@ func TestSysctls(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]string{
-		"net.ipv4.ip_forward":              "1",
-		"net.ipv6.conf.all.forwarding":     "1",
-		"net.ipv4.conf.all.rp_filter":      "2",
-		"net.ipv4.conf.default.rp_filter":  "2",
-		"net.ipv4.conf.all.src_valid_mark": "1",
+		"net.ipv4.ip_forward":                "1",
+		"net.ipv6.conf.all.forwarding":       "1",
+		"net.ipv4.conf.all.rp_filter":        "2",
+		"net.ipv4.conf.default.rp_filter":    "2",
+		"net.ipv4.conf.all.src_valid_mark":   "1",
+		"net.ipv4.fib_multipath_hash_policy": "1",
 	} {
 		if got[k] != want {
 			t.Errorf("sysctl %s = %q, want %q", k, got[k], want)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,6 +28,7 @@ import (
 // example config (fast failback, the test's head-office key).
 type labDaemon struct {
 	l       *netlab.Lab
+	cmd     *exec.Cmd
 	sock    string
 	http    http.Client
 	key     ed25519.PrivateKey
@@ -51,9 +53,10 @@ func startLabDaemon(t *testing.T) *labDaemon {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Start(t, l.Exec(netlab.GW, gatewayd, "-config", cfgPath))
+	cmd := l.Exec(netlab.GW, gatewayd, "-config", cfgPath)
+	testenv.Start(t, cmd)
 	sock := filepath.Join(dir, "gw.sock")
-	d := &labDaemon{l: l, sock: sock, key: key, cfgPath: cfgPath, cfg: cfg, http: http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	d := &labDaemon{l: l, cmd: cmd, sock: sock, key: key, cfgPath: cfgPath, cfg: cfg, http: http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}}
@@ -209,5 +212,84 @@ func TestLabConfigPushThatCutsTheUplinkRollsBack(t *testing.T) {
 	}
 	if c, err := config.Load(d.cfgPath); err != nil || c.Version != 2 {
 		t.Errorf("config on disk after rollback: %v", err)
+	}
+}
+
+// kernelState is what the daemon may leave in its namespace, as ip, tc and
+// nft show it.
+type kernelState struct {
+	qdiscs, ifbs, rules, routes, tables string
+}
+
+func (d *labDaemon) kernelState(t *testing.T) kernelState {
+	t.Helper()
+	run := func(name string, args ...string) string {
+		out, err := d.l.Exec(netlab.GW, name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	var routes []string
+	for _, line := range strings.Split(run("ip", "-4", "route", "show", "table", "all"), "\n") {
+		if strings.Contains(line, "table ") && !strings.Contains(line, "table local") && !strings.Contains(line, "table main") {
+			routes = append(routes, line)
+		}
+	}
+	var rules []string
+	for _, line := range strings.Split(strings.TrimSpace(run("ip", "-4", "rule", "show")), "\n") {
+		if !strings.HasPrefix(line, "0:") && !strings.HasPrefix(line, "32766:") && !strings.HasPrefix(line, "32767:") {
+			rules = append(rules, line) // not one of the kernel's own three
+		}
+	}
+	var qdiscs []string
+	for _, line := range strings.Split(run("tc", "qdisc", "show"), "\n") {
+		if strings.HasPrefix(line, "qdisc htb") || strings.HasPrefix(line, "qdisc ingress") || strings.HasPrefix(line, "qdisc tbf") {
+			qdiscs = append(qdiscs, line)
+		}
+	}
+	return kernelState{qdiscs: strings.Join(qdiscs, "\n"), ifbs: strings.TrimSpace(run("ip", "link", "show", "type", "ifb")),
+		rules: strings.Join(rules, "\n"), routes: strings.Join(routes, "\n"), tables: run("nft", "list", "tables")}
+}
+
+// TestLabCleanupAfterKill9 is the unit's ExecStopPost after a crash: a
+// fully wired gatewayd (WAN policy routing, QoS, zone firewall) is killed
+// with -9 in the lab's gw namespace, `gatewayd cleanup` runs there, and no
+// qdisc, IFB, rule, route, connmark or QoS table is left; the zone firewall
+// stays, so a stopped daemon leaves the store closed. The old cleanup left
+// the shaping on both WANs.
+func TestLabCleanupAfterKill9(t *testing.T) {
+	d := startLabDaemon(t)
+	var before kernelState
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		before = d.kernelState(t)
+		if before.qdiscs != "" && before.ifbs != "" && before.rules != "" && before.routes != "" &&
+			strings.Contains(before.tables, "branchgw_qos") && strings.Contains(before.tables, "branchgw_wan") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon never set up everything it owns: %+v", before)
+		}
+	}
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Wait()
+	if out, err := d.l.Exec(netlab.GW, gatewayd, "-config", d.cfgPath, "cleanup").CombinedOutput(); err != nil {
+		t.Fatalf("gatewayd cleanup: %v\n%s", err, out)
+	}
+	after := d.kernelState(t)
+	for what, left := range map[string]string{"qdiscs": after.qdiscs, "IFBs": after.ifbs, "rules": after.rules, "routes": after.routes} {
+		if left != "" {
+			t.Errorf("%s left after cleanup:\n%s", what, left)
+		}
+	}
+	for _, table := range []string{"branchgw_qos", "branchgw_wan"} {
+		if strings.Contains(after.tables, table) {
+			t.Errorf("nft table %s left after cleanup", table)
+		}
+	}
+	if !strings.Contains(after.tables, "branchgw_zones") {
+		t.Errorf("the zone firewall went with the cleanup: the store is open\n%s", after.tables)
 	}
 }

@@ -109,6 +109,9 @@ func nodeSysctls(n Node) error {
 	case GW, ISP1, ISP2, Core:
 		kv = append(kv, [2]string{"net.ipv4.ip_forward", "1"})
 	}
+	if n == GW { // as the image's sysctl.d sets it for weighted WAN mode
+		kv = append(kv, [2]string{"net.ipv4.fib_multipath_hash_policy", "1"})
+	}
 	for _, e := range kv {
 		if err := writeSysctl(e[0], e[1]); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,13 +93,17 @@ func (m *Manager) Run(ctx context.Context) error {
 	r.pol = newPolicy(prio, m.fo.FailbackAfter.D())
 	r.pol.weighted = m.fo.Mode == "weighted"
 	if r.pol.weighted {
-		// Spread flows by their ports too, not only by addresses, so one
-		// busy LAN host does not land all its connections on one WAN.
-		err := runIn(enterNS(m.opt.NetNS), func() error {
-			return os.WriteFile("/proc/sys/net/ipv4/fib_multipath_hash_policy", []byte("1"), 0o644)
+		// Flows spread by their ports too only with hash policy 1. The
+		// image's sysctl.d sets it; the daemon may not (the unit has
+		// ProtectKernelTunables=yes), so it only says when it is missing.
+		var policy []byte
+		err := runIn(enterNS(m.opt.NetNS), func() (err error) {
+			policy, err = os.ReadFile("/proc/sys/net/ipv4/fib_multipath_hash_policy")
+			return err
 		})
-		if err != nil {
-			m.log.Warn("wan: weighted mode: cannot hash flows by port (addresses only)", "err", err)
+		if err != nil || strings.TrimSpace(string(policy)) != "1" {
+			m.log.Warn("wan: weighted mode: flows are spread by address only; set net.ipv4.fib_multipath_hash_policy=1 (the image's sysctl.d does)",
+				"policy", strings.TrimSpace(string(policy)), "err", err)
 		}
 	}
 	enter := enterNS(m.opt.NetNS)
@@ -145,7 +150,9 @@ func (m *Manager) Run(ctx context.Context) error {
 			wg.Wait()
 			err := errors.Join(m.opt.Layout.remove(r.ops, len(r.wans)), removeConnmark(nft, m.opt.Layout))
 			if err != nil {
-				m.log.Error("wan: cleanup on stop", "err", err)
+				// Said to the supervisor too: routes left behind steer
+				// traffic until `gatewayd cleanup` runs.
+				return fmt.Errorf("wan: cleanup on stop: %w", err)
 			}
 			return nil
 		case res := <-r.results:
