@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/branchgw/branchgw/gateway/fleet"
 	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/netlab/proc"
 	"github.com/branchgw/branchgw/netctl/netlab/testenv"
 )
 
@@ -28,7 +28,7 @@ import (
 // example config (fast failback, the test's head-office key).
 type labDaemon struct {
 	l       *netlab.Lab
-	cmd     *exec.Cmd
+	proc    *proc.Proc
 	sock    string
 	http    http.Client
 	key     ed25519.PrivateKey
@@ -53,10 +53,9 @@ func startLabDaemon(t *testing.T) *labDaemon {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := l.Exec(netlab.GW, gatewayd, "-config", cfgPath)
-	testenv.Start(t, cmd)
+	p, _ := testenv.StartProc(t, l.Exec(netlab.GW, gatewayd, "-config", cfgPath))
 	sock := filepath.Join(dir, "gw.sock")
-	d := &labDaemon{l: l, cmd: cmd, sock: sock, key: key, cfgPath: cfgPath, cfg: cfg, http: http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	d := &labDaemon{l: l, proc: p, sock: sock, key: key, cfgPath: cfgPath, cfg: cfg, http: http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 		}}}}
@@ -271,10 +270,7 @@ func TestLabCleanupAfterKill9(t *testing.T) {
 			t.Fatalf("the daemon never set up everything it owns: %+v", before)
 		}
 	}
-	if err := d.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	d.cmd.Wait()
+	d.proc.Kill()
 	if out, err := d.l.Exec(netlab.GW, gatewayd, "-config", d.cfgPath, "cleanup").CombinedOutput(); err != nil {
 		t.Fatalf("gatewayd cleanup: %v\n%s", err, out)
 	}

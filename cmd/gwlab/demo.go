@@ -13,10 +13,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/netlab/proc"
 )
 
 func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
@@ -57,18 +57,22 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		return err
 	}
 
-	var gwDone chan error
-	var gw *exec.Cmd
+	var gw *proc.Proc
+	var gwDone <-chan struct{} // nil once gatewayd's exit was reported
 	if gatewayd != "" {
 		cfg, err := labConfig(dir, l.Prefix, nil)
 		if err != nil {
 			return err
 		}
-		gw, gwDone, err = startGatewayd(l, gatewayd, cfg, filepath.Join(dir, "gatewayd.log"))
-		if err != nil {
+		if gw, err = startGatewayd(l, gatewayd, cfg, filepath.Join(dir, "gatewayd.log")); err != nil {
 			return err
 		}
-		defer stopGatewayd(gw, gwDone, log)
+		gwDone = gw.Done()
+		defer func() {
+			if err := gw.Stop(15 * time.Second); err != nil {
+				log.Info("gatewayd stopped", "exit", err)
+			}
+		}()
 	}
 
 	ln, err := net.Listen("tcp", listen)
@@ -93,9 +97,9 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 		case <-ctx.Done():
 			fmt.Fprintln(stdout, "\nstopping...")
 			return nil
-		case err := <-gwDone:
+		case <-gwDone:
 			gwDone = nil
-			fmt.Fprintf(stdout, "gatewayd exited: %v (see %s/gatewayd.log); the lab stays up until Ctrl-C\n", err, dir)
+			fmt.Fprintf(stdout, "gatewayd exited: %v (see %s/gatewayd.log); the lab stays up until Ctrl-C\n", gw.Err(), dir)
 		case <-tick.C:
 			fmt.Fprintf(stdout, "%s  pos1: %v\n%s  pos2: %v\n", time.Now().Format("15:04:05"), tills[netlab.POS1],
 				time.Now().Format("15:04:05"), tills[netlab.POS2])
@@ -103,38 +107,20 @@ func cmdDemo(ctx context.Context, args []string, stdout io.Writer, log *slog.Log
 	}
 }
 
-// startGatewayd runs gatewayd inside gw; done receives its exit.
-func startGatewayd(l *netlab.Lab, bin, cfg, logPath string) (*exec.Cmd, chan error, error) {
+// startGatewayd runs gatewayd inside gw, its output to logPath.
+func startGatewayd(l *netlab.Lab, bin, cfg, logPath string) (*proc.Proc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer logf.Close()
 	cmd := l.Exec(netlab.GW, bin, "-config", cfg)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("start gatewayd: %w", err)
+	p, err := proc.Start(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("start gatewayd: %w", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	return cmd, done, nil
-}
-
-func stopGatewayd(cmd *exec.Cmd, done chan error, log *slog.Logger) {
-	if done == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			log.Info("gatewayd stopped", "exit", err)
-		}
-	case <-time.After(15 * time.Second):
-		log.Warn("gatewayd ignored SIGTERM for 15s, killing it", "pid", cmd.Process.Pid)
-		_ = cmd.Process.Kill()
-		<-done
-	}
+	return p, nil
 }
 
 func printDemo(w io.Writer, prefix, listen, dir string, withGW bool) {

@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/branchgw/branchgw/netctl/netlab"
+	"github.com/branchgw/branchgw/netctl/netlab/proc"
 )
 
 // broker is head office's mosquitto in the cloud namespace. Unlike the
@@ -27,9 +27,8 @@ type broker struct {
 	log  string
 	url  string
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu sync.Mutex
+	p  *proc.Proc // nil while stopped
 }
 
 func startBroker(ctx context.Context, l *netlab.Lab, dir string) (*broker, error) {
@@ -58,13 +57,12 @@ func (b *broker) start(ctx context.Context) error {
 	defer logf.Close()
 	cmd := b.lab.Exec(netlab.Cloud, "mosquitto", "-c", b.conf)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("start mosquitto: %w", err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	b.mu.Lock()
-	b.cmd, b.done = cmd, done
+	b.p = p
 	b.mu.Unlock()
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -78,19 +76,14 @@ func (b *broker) start(ctx context.Context) error {
 // stop ends mosquitto gracefully (it saves its persistence file) and waits.
 func (b *broker) stop() error {
 	b.mu.Lock()
-	cmd, done := b.cmd, b.done
-	b.cmd = nil
+	p := b.p
+	b.p = nil
 	b.mu.Unlock()
-	if cmd == nil {
+	if p == nil {
 		return nil
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-		return nil
-	case <-time.After(5 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		return errors.New("mosquitto ignored SIGTERM for 5s; killed")
+	if err := p.Stop(5 * time.Second); errors.Is(err, proc.ErrKilled) {
+		return err
 	}
+	return nil
 }

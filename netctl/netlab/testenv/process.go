@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"os/exec"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/branchgw/branchgw/netctl/netlab/proc"
 )
 
 // Output is a process's combined output, safe to read while it runs.
@@ -33,24 +34,25 @@ func (o *Output) String() string {
 // failed, its output is logged.
 func Start(t testing.TB, cmd *exec.Cmd) *Output {
 	t.Helper()
+	_, out := StartProc(t, cmd)
+	return out
+}
+
+// StartProc is Start that also hands out the process, for a test that
+// kills or signals it.
+func StartProc(t testing.TB, cmd *exec.Cmd) (*proc.Proc, *Output) {
+	t.Helper()
 	out := &Output{}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	if err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
+		_ = p.Stop(20 * time.Second)
 		if t.Failed() {
 			t.Logf("%s output:\n%s", cmd.Path, out.String())
 		}
 	})
-	return out
+	return p, out
 }
