@@ -42,7 +42,7 @@ define as-root
 	else echo "make $(1) needs root (network namespaces, tc, nftables, apt-get): run it as root" >&2; exit 1; fi
 endef
 
-.PHONY: all build cross deps test bench soak lint demo clean vendor fuzz \
+.PHONY: all build cross gwctl-cross deps test bench soak lint demo clean vendor fuzz \
 	test-root demo-root deps-root bench-root soak-root image-smoke image-smoke-root smoke-fetch vm-kernel
 
 all: build
@@ -51,8 +51,15 @@ build:
 	@mkdir -p $(BIN)
 	$(GOBUILD) -o $(BIN)/ ./cmd/...
 
-# Cross builds with cgo (SQLite) through the Debian cross compilers.
-cross: $(BIN)/gatewayd-linux-amd64 $(BIN)/gatewayd-linux-arm64 $(BIN)/gatewayd-linux-armv7
+# Cross builds with cgo (SQLite) through the Debian cross compilers; gwctl,
+# which a technician or head office runs on a laptop, is plain Go for macOS
+# and Windows too (its pcap and fleet paths have no Linux-only imports).
+GWCTL_PLATFORMS := darwin/arm64 darwin/amd64 windows/amd64
+cross: $(BIN)/gatewayd-linux-amd64 $(BIN)/gatewayd-linux-arm64 $(BIN)/gatewayd-linux-armv7 gwctl-cross
+gwctl-cross:
+	@mkdir -p $(BIN)
+	@for p in $(GWCTL_PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
+		echo "gwctl $$os/$$arch"; CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GOBUILD) -o $(BIN)/gwctl-$$os-$$arch$$ext ./cmd/gwctl || exit 1; done
 $(BIN)/gatewayd-linux-amd64: FORCE
 	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 CC=gcc $(GOBUILD) -o $@ ./cmd/gatewayd
 $(BIN)/gatewayd-linux-arm64: FORCE
