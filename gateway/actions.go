@@ -21,8 +21,12 @@ func (g *Gateway) Reboot(ctx context.Context) error {
 	}
 	g.log.Warn("reboot requested; rebooting in 2 s")
 	g.Emit("event", map[string]string{"kind": "reboot", "message": "reboot requested"})
+	after := g.rebootAfter
+	if after == nil {
+		after = func() <-chan time.Time { return time.After(2 * time.Second) }
+	}
 	go func() {
-		time.Sleep(2 * time.Second)
+		<-after()
 		if err := os.WriteFile(g.rebootFile, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o640); err != nil {
 			g.log.Error("reboot request failed", "err", err)
 		}

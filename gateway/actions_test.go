@@ -14,13 +14,17 @@ func TestRebootAsksSystemdAfterAnswering(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.rebootFile = filepath.Join(t.TempDir(), "reboot-requested")
+	release, asked := make(chan time.Time), make(chan struct{})
+	g.rebootAfter = func() <-chan time.Time { close(asked); return release }
 	if err := g.Reboot(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	<-asked // the request waits for its delay, which the test holds
 	if _, err := os.Stat(g.rebootFile); err == nil {
 		t.Fatal("asked before the answer could go out")
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	release <- time.Now()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if _, err := os.Stat(g.rebootFile); err == nil {
 			return
 		}

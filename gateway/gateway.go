@@ -70,6 +70,9 @@ type Gateway struct {
 	reloadMu sync.Mutex
 	// rebootFile is where Reboot asks systemd (tests replace it).
 	rebootFile string
+	// rebootAfter is when an asked reboot goes ahead (default 2 s later;
+	// tests hold it).
+	rebootAfter func() <-chan time.Time
 	// bundle makes the diagnostics bundle (gateway/web).
 	bundle func(ctx context.Context, captureSecs int) (string, []byte, error)
 	// firmware installs updates and marks a good boot (RAUC).

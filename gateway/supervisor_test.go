@@ -160,13 +160,17 @@ func (r *readyComp) Ready() <-chan struct{} { return r.ready }
 
 func TestReadyWaitsForComponents(t *testing.T) {
 	slow := &readyComp{fakeComp: fakeComp{name: "slow"}, ready: make(chan struct{})}
-	var readyCalls atomic.Int32
-	s := NewSupervisor(quietLog(), SupervisorOptions{Tick: time.Millisecond, OnReady: func() { readyCalls.Add(1) }}, slow, &fakeComp{name: "fast"})
+	var readyCalls, ticks atomic.Int32
+	s := NewSupervisor(quietLog(), SupervisorOptions{Tick: time.Millisecond, OnReady: func() { readyCalls.Add(1) },
+		OnTick: func() { ticks.Add(1) }}, slow, &fakeComp{name: "fast"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go s.Run(ctx)
-	eventually(t, "a few ticks", func() bool { return slow.runs.Load() == 1 })
-	time.Sleep(20 * time.Millisecond)
+	eventually(t, "the slow component running", func() bool { return slow.runs.Load() == 1 })
+	// Each tick is a turn of the loop that decides READY: 20 of them
+	// without it, counted, not slept.
+	from := ticks.Load()
+	eventually(t, "20 more ticks", func() bool { return ticks.Load() >= from+20 })
 	if readyCalls.Load() != 0 || health(s, "slow").State != StateStarting {
 		t.Fatalf("ready before the slow component: calls %d, %+v", readyCalls.Load(), health(s, "slow"))
 	}

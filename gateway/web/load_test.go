@@ -22,16 +22,35 @@ import (
 	"github.com/branchgw/branchgw/gateway/config"
 )
 
-// TestLoadServerHelper is not a test: BenchmarkLoad runs the test binary
-// again with BRANCHGW_WEB_LOAD_ADDR set, and this serves the busy-store
-// fixture there in its own process, so the benchmark can measure the
-// server's CPU apart from its clients'. It serves until stdin closes.
-func TestLoadServerHelper(t *testing.T) {
-	addr := os.Getenv("BRANCHGW_WEB_LOAD_ADDR")
-	if addr == "" {
+// loadAddrEnv makes the test binary the load server of BenchmarkLoad.
+const loadAddrEnv = "BRANCHGW_WEB_LOAD_ADDR"
+
+// TestMain runs the tests, or, when BenchmarkLoad starts the binary again
+// with loadAddrEnv set, serves the busy-store fixture there in its own
+// process (so the benchmark can measure the server's CPU apart from its
+// clients') until stdin closes. The server is no test: it was one that
+// passed whenever the variable was unset.
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(loadAddrEnv); addr != "" {
+		serveLoad(addr)
 		return
 	}
-	f := bigSnapshot(t)
+	os.Exit(m.Run())
+}
+
+// exitTB is the testing.TB of the load server process, which runs outside
+// any test: the fixture only ever fails with it.
+type exitTB struct{ testing.TB }
+
+func (exitTB) Helper()           {}
+func (exitTB) Fatal(args ...any) { fmt.Fprintln(os.Stderr, args...); os.Exit(1) }
+func (exitTB) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+	os.Exit(1)
+}
+
+func serveLoad(addr string) {
+	f := bigSnapshot(exitTB{})
 	s := NewLAN(config.Web{Listen: addr, TechnicianPasswordHash: testHash}, f.deps())
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -72,8 +91,8 @@ func BenchmarkLoad(b *testing.B) {
 		secs = v
 	}
 	addr := freeAddr(b)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadServerHelper$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), "BRANCHGW_WEB_LOAD_ADDR="+addr)
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), loadAddrEnv+"="+addr)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr

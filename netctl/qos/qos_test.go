@@ -28,8 +28,17 @@ func startFake(t *testing.T, q *QoS) func() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- q.Run(ctx) }()
-	for !q.Snapshot().Active {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); !q.Snapshot().Active; time.Sleep(time.Millisecond) {
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("Run ended before shaping was active: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) { // a hang, not a timing goal
+			cancel()
+			t.Fatalf("shaping not active after 10 s: %+v", q.Snapshot())
+		}
 	}
 	stopped := false
 	var err error

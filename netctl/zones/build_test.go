@@ -3,8 +3,10 @@
 package zones
 
 import (
+	"flag"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -207,6 +209,51 @@ func TestClampTTL(t *testing.T) {
 	} {
 		if got := clampTTL(tc.in); got != tc.want {
 			t.Errorf("clampTTL(%s) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the code")
+
+// TestBuildGolden compares the whole ruleset for the lab store (chains with
+// their hooks and policies, then every rule in order) with the reviewed
+// copy in testdata: TestBuild checks lines that must be there, this catches
+// a rule that appears, moves or goes. After a deliberate change run
+// `go test ./netctl/zones -run TestBuildGolden -update` and review the diff.
+func TestBuildGolden(t *testing.T) {
+	cfg := labConfig()
+	cfg.StatusPage = netip.MustParseAddrPort("198.18.10.1:443")
+	cfg.StatusRedirect = netip.MustParseAddrPort("198.18.10.1:80")
+	rs := build("t", cfg)
+	var b strings.Builder
+	for _, c := range rs.Chains {
+		fmt.Fprintf(&b, "chain %s: %s\n", c.Name, chainHeader(c))
+	}
+	b.WriteString(text(rs))
+	path := filepath.Join("testdata", "ruleset.golden")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to make it)", err)
+	}
+	if got := b.String(); got != string(want) {
+		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+		for i := range max(len(gl), len(wl)) {
+			g, w := "", ""
+			if i < len(gl) {
+				g = gl[i]
+			}
+			if i < len(wl) {
+				w = wl[i]
+			}
+			if g != w {
+				t.Fatalf("ruleset differs from %s at line %d:\n got: %s\nwant: %s\n(run with -update after a deliberate change)", path, i+1, g, w)
+			}
 		}
 	}
 }
