@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/config/configtest"
 	"github.com/branchgw/branchgw/gateway/fleet"
 	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/netctl/netlab"
@@ -33,7 +34,7 @@ type labDaemon struct {
 	http    http.Client
 	key     ed25519.PrivateKey
 	cfgPath string
-	cfg     string // the config file it started with
+	cfg     []byte // the config file it started with
 }
 
 func startLabDaemon(t *testing.T) *labDaemon {
@@ -42,15 +43,15 @@ func startLabDaemon(t *testing.T) *labDaemon {
 	netlab.ServicesForTest(t, l, netlab.ServiceOptions{Mosquitto: true})
 	pub, key, _ := ed25519.GenerateKey(nil)
 	dir := t.TempDir()
-	cfg := strings.NewReplacer(
-		"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock"),
-		"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
-		"failback_after: 30s", "failback_after: 2s",
-		"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", base64.StdEncoding.EncodeToString(pub),
-		"confirm_window: 120s", "confirm_window: 20s",
-	).Replace(string(config.Example))
-	cfgPath := filepath.Join(dir, "gatewayd.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+	cfgPath := configtest.Write(t, dir, map[string]any{
+		"web.socket":              filepath.Join(dir, "gw.sock"),
+		"telemetry.store_path":    filepath.Join(dir, "telemetry.db"),
+		"failover.failback_after": "2s",
+		"remote.command_keys":     []string{base64.StdEncoding.EncodeToString(pub)},
+		"remote.confirm_window":   "20s",
+	})
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
 		t.Fatal(err)
 	}
 	p, _ := testenv.StartProc(t, l.Exec(netlab.GW, gatewayd, "-config", cfgPath))
@@ -182,30 +183,23 @@ func TestLabConfigPushThatCutsTheUplinkRollsBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	fl := d.headOffice(t, ctx)
-	push := func(yaml string) remote.Reported {
+	push := func(set map[string]any) remote.Reported {
 		t.Helper()
+		yaml := configtest.Edit(t, d.cfg, set)
 		return fl.PushConfig(ctx, fleet.Signing{Key: d.key}, []string{"store-0042"}, func(site string) (string, error) {
-			return fleet.SiteYAML([]byte(yaml), site)
+			return fleet.SiteYAML(yaml, site)
 		})["store-0042"]
 	}
 	// A valid change applies; an invalid one is refused and changes nothing.
-	if r := push(strings.NewReplacer("version: 1", "version: 2", "level: info", "level: debug").Replace(d.cfg)); r.State != "applied" || r.Running != 2 {
+	if r := push(map[string]any{"version": "2", "log.level": "debug"}); r.State != "applied" || r.Running != 2 {
 		t.Errorf("valid push: %+v", r)
 	}
-	if r := push(strings.NewReplacer("version: 1", "version: 3", "rate_up: 20mbit", "rate_up: fast").Replace(d.cfg)); r.State != "not-delivered" ||
+	if r := push(map[string]any{"version": "3", "wan.0.rate_up": "fast"}); r.State != "not-delivered" ||
 		!strings.Contains(strings.Join(r.Errors, " "), `"fast": not a rate`) {
 		// SiteYAML checks the file before it leaves head office.
 		t.Errorf("invalid push: %+v", r)
 	}
-	bad := strings.NewReplacer(
-		"version: 1", "version: 4",
-		"level: info", "level: debug",
-		"broker: tcp://198.51.100.10:1883", "broker: tcp://198.51.100.10:1884",
-	).Replace(d.cfg)
-	if !strings.Contains(bad, ":1884") {
-		t.Fatal("test config edit failed")
-	}
-	res := push(bad)
+	res := push(map[string]any{"version": "4", "log.level": "debug", "mqtt.broker": "tcp://198.51.100.10:1884"})
 	if res.State != "rolled-back" || res.Running != 2 || !strings.Contains(res.Reason, "not reached within 20s") {
 		t.Errorf("report: %+v", res)
 	}

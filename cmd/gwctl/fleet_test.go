@@ -18,6 +18,7 @@ import (
 
 	"github.com/branchgw/branchgw/gateway"
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/config/configtest"
 	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/telemetry/mqtttest"
 )
@@ -43,17 +44,15 @@ func TestFleetCLI(t *testing.T) {
 	paths := map[string]string{}
 	for _, site := range []string{"store-01", "store-02"} {
 		sdir := t.TempDir()
-		s := string(config.Example)
-		for _, r := range [][2]string{
-			{"site: store-0042", "site: " + site},
-			{"tcp://198.51.100.10:1883", broker.URL()},
-			{"/run/gatewayd/gatewayd.sock", filepath.Join(sdir, "gw.sock")},
-			{"/var/lib/gatewayd/telemetry.db", filepath.Join(sdir, "telemetry.db")},
-			{"listen: 198.18.10.1:443", `listen: ""`}, {"redirect_listen: 198.18.10.1:80", `redirect_listen: ""`},
-			{"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", pub[1]},
-		} {
-			s = strings.Replace(s, r[0], r[1], 1)
-		}
+		s := string(configtest.Example(t, map[string]any{
+			"site":                 site,
+			"mqtt.broker":          broker.URL(),
+			"web.socket":           filepath.Join(sdir, "gw.sock"),
+			"web.listen":           "",
+			"web.redirect_listen":  "",
+			"telemetry.store_path": filepath.Join(sdir, "telemetry.db"),
+			"remote.command_keys":  []string{pub[1]},
+		}))
 		path := filepath.Join(sdir, "gatewayd.yaml")
 		os.WriteFile(path, []byte(s), 0o640)
 		paths[site] = path

@@ -33,3 +33,31 @@ func TestSet(t *testing.T) {
 		}
 	}
 }
+
+func TestEdit(t *testing.T) {
+	out, err := Edit(Example, map[string]any{
+		"site":                "store-7",
+		"remote.command_keys": []string{"a", "b"},
+		"web.listen":          "",
+		"wan.1.rate_up":       "7mbit",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"site: store-7", "rate_up: 7mbit", "  command_keys:\n    - a\n    - b\n", "listen: \"\"", "# gatewayd example configuration"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("edited example lacks %q", want)
+		}
+	}
+	for _, bad := range []map[string]any{
+		{"web.lisen": "x"},         // a typo
+		{"site.deeper": "x"},       // below a scalar
+		{"failover.window": 1},     // not a string
+		{"telemetry.nothing": "x"}, // not in the example
+		{"wan.5.rate_up": "x"},     // no sixth WAN
+	} {
+		if _, err := Edit(Example, bad); err == nil {
+			t.Errorf("edit %v: no error", bad)
+		}
+	}
+}

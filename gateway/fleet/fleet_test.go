@@ -18,6 +18,7 @@ import (
 
 	"github.com/branchgw/branchgw/gateway"
 	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/config/configtest"
 	"github.com/branchgw/branchgw/gateway/fleet"
 	"github.com/branchgw/branchgw/gateway/remote"
 	"github.com/branchgw/branchgw/telemetry/mqtttest"
@@ -25,21 +26,16 @@ import (
 
 // siteConfig is the example config for one simulated store on the broker.
 func siteConfig(t testing.TB, dir, site, broker string, pub ed25519.PublicKey) string {
-	s := string(config.Example)
-	for _, r := range [][2]string{
-		{"site: store-0042", "site: " + site},
-		{"tcp://198.51.100.10:1883", broker},
-		{"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock")},
-		{"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db")},
-		{"listen: 198.18.10.1:443", `listen: ""`}, {"redirect_listen: 198.18.10.1:80", `redirect_listen: ""`},
-		{"keep_alive: 30s", "keep_alive: 5s"},
-		{"7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", base64.StdEncoding.EncodeToString(pub)},
-	} {
-		if !strings.Contains(s, r[0]) {
-			t.Fatalf("%q not in example", r[0])
-		}
-		s = strings.Replace(s, r[0], r[1], 1)
-	}
+	s := string(configtest.Example(t, map[string]any{
+		"site":                 site,
+		"mqtt.broker":          broker,
+		"mqtt.keep_alive":      "5s",
+		"web.socket":           filepath.Join(dir, "gw.sock"),
+		"web.listen":           "",
+		"web.redirect_listen":  "",
+		"telemetry.store_path": filepath.Join(dir, "telemetry.db"),
+		"remote.command_keys":  []string{base64.StdEncoding.EncodeToString(pub)},
+	}))
 	path := filepath.Join(dir, "gatewayd.yaml")
 	if err := os.WriteFile(path, []byte(s), 0o640); err != nil {
 		t.Fatal(err)

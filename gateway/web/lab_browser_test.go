@@ -14,13 +14,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/branchgw/branchgw/gateway/config"
+	"github.com/branchgw/branchgw/gateway/config/configtest"
 	"github.com/branchgw/branchgw/netctl/netlab"
 	"github.com/branchgw/branchgw/netctl/netlab/testenv"
 )
@@ -41,14 +40,10 @@ func TestLabBrowser(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/gatewayd").CombinedOutput(); err != nil {
 		t.Fatalf("building gatewayd: %v\n%s", err, out)
 	}
-	cfg := strings.NewReplacer(
-		"/run/gatewayd/gatewayd.sock", filepath.Join(dir, "gw.sock"),
-		"/var/lib/gatewayd/telemetry.db", filepath.Join(dir, "telemetry.db"),
-	).Replace(string(config.Example))
-	cfgPath := filepath.Join(dir, "gatewayd.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := configtest.Write(t, dir, map[string]any{
+		"web.socket":           filepath.Join(dir, "gw.sock"),
+		"telemetry.store_path": filepath.Join(dir, "telemetry.db"),
+	})
 	testenv.Start(t, l.Exec(netlab.GW, bin, "-config", cfgPath))
 
 	// Loopback → office namespace → the page on the gateway's LAN address.

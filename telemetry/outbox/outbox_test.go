@@ -67,13 +67,16 @@ func read(t *testing.T, s *store.Store, stream string) []store.Record {
 func TestHoldsWhileNoStoreAndReportsDrops(t *testing.T) {
 	o := New(5, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	var cur atomic.Pointer[store.Store]
-	run(t, o, &cur)
+	// Filled before Run starts: a running Run takes records out of the
+	// queue into its batch, which would make room for more (the test
+	// failed when it did so between two Puts).
 	for i := range 8 {
 		ok := o.Put(store.EventStream, fmt.Appendf(nil, `{"type":"test","i":%d}`, i))
 		if want := i < 5; ok != want {
 			t.Fatalf("Put %d: %v, want %v", i, ok, want)
 		}
 	}
+	run(t, o, &cur)
 	waitFor(t, "the queue taken into a batch", func() bool { return o.Snapshot().Queued == 5 })
 	if sn := o.Snapshot(); sn.Dropped != 3 || sn.Stored != 0 {
 		t.Fatalf("snapshot %+v, want 3 dropped, nothing stored", sn)

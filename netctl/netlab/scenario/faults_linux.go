@@ -156,12 +156,16 @@ func (w *world) push(ctx context.Context, kind FaultKind) (string, error) {
 	v := w.version
 	set := map[string]string{"pos.handshake_alarm": "2s"}
 	if kind == BadPush {
-		// A typo: strict decoding must refuse the whole file.
-		set = map[string]string{"failover.probe_intervall": "200ms"}
+		set = nil
 	}
 	y, err := w.config(v, set)
 	if err != nil {
 		return "", err
+	}
+	if kind == BadPush {
+		if y, err = misspell(y); err != nil {
+			return "", err
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, w.p.ConfirmWindow+30*time.Second)
 	defer cancel()

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/branchgw/branchgw/gateway/config"
 )
 
@@ -20,11 +18,7 @@ func dataDir(dir string) string { return dir + "/data" }
 func storePath(dir string) string { return dataDir(dir) + "/telemetry.db" }
 
 func gatewaydConfig(site, dir string, version int64, key string, p Params, set map[string]string) ([]byte, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(config.Example, &doc); err != nil {
-		return nil, fmt.Errorf("scenario config: example: %w", err)
-	}
-	vals := map[string]string{
+	vals := map[string]any{
 		"site":                        site,
 		"version":                     fmt.Sprint(version),
 		"telemetry.store_path":        storePath(dir),
@@ -33,26 +27,26 @@ func gatewaydConfig(site, dir string, version int64, key string, p Params, set m
 		"telemetry.replay_per_second": fmt.Sprint(p.ReplayPerSecond),
 		"web.socket":                  dir + "/gatewayd.sock",
 		"remote.confirm_window":       p.ConfirmWindow.String(),
+		"remote.command_keys":         []string{key},
 	}
 	for k, v := range set {
 		vals[k] = v
 	}
-	for path, v := range vals {
-		if err := config.Set(&doc, path, &yaml.Node{Kind: yaml.ScalarNode, Value: v}); err != nil {
-			return nil, fmt.Errorf("scenario config: %s: %w", path, err)
-		}
-	}
-	keys := &yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: key}}}
-	if err := config.Set(&doc, "remote.command_keys", keys); err != nil {
+	b, err := config.Edit(config.Example, vals)
+	if err != nil {
 		return nil, fmt.Errorf("scenario config: %w", err)
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return nil, fmt.Errorf("scenario config: %w", err)
+	return b, nil
+}
+
+// misspell makes the bad push: the config with a field name mistyped, which
+// strict decoding must refuse as a whole.
+func misspell(y []byte) ([]byte, error) {
+	bad := bytes.Replace(y, []byte("  probe_interval:"), []byte("  probe_intervall:"), 1)
+	if bytes.Equal(bad, y) {
+		return nil, fmt.Errorf("scenario config: no failover.probe_interval to misspell")
 	}
-	return buf.Bytes(), nil
+	return bad, nil
 }
 
 // checkConfig validates a config the way gatewayd will.

@@ -235,8 +235,11 @@ func TestGatewaydConfig(t *testing.T) {
 			t.Errorf("config lacks %q", want)
 		}
 	}
-	bad, err := gatewaydConfig("lab-bgl0001", dir, 3, "7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", p,
-		map[string]string{"failover.probe_intervall": "200ms"})
+	if _, err := gatewaydConfig("lab-bgl0001", dir, 3, "7Qb1yO2X7+ysnhN8HKsZsjrFI6PRLcgMVMVY5MQ4mgY=", p,
+		map[string]string{"failover.probe_intervall": "200ms"}); err == nil || !strings.Contains(err.Error(), "not in the config") {
+		t.Errorf("an edit of a field the example lacks: %v", err)
+	}
+	bad, err := misspell(good)
 	if err != nil {
 		t.Fatal(err)
 	}
