@@ -21,12 +21,18 @@ func Set(doc *yaml.Node, path string, value *yaml.Node) error {
 	if err != nil {
 		return err
 	}
+	replace(n, value)
+	return nil
+}
+
+// replace puts value in n's place, keeping n's line comment when value has
+// none.
+func replace(n, value *yaml.Node) {
 	comment := n.LineComment
 	*n = *value
 	if n.LineComment == "" {
 		n.LineComment = comment
 	}
-	return nil
 }
 
 // lookup finds the node at a dotted path, adding missing mapping keys when
@@ -94,12 +100,11 @@ func Edit(src []byte, set map[string]any) ([]byte, error) {
 		default:
 			return nil, fmt.Errorf("edit: %s: a %T is neither a string nor a list of them", path, v)
 		}
-		if _, err := lookup(&doc, path, false); err != nil {
+		n, err := lookup(&doc, path, false)
+		if err != nil {
 			return nil, fmt.Errorf("edit: %w", err)
 		}
-		if err := Set(&doc, path, value); err != nil {
-			return nil, fmt.Errorf("edit: %w", err)
-		}
+		replace(n, value)
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

@@ -174,18 +174,20 @@ func (v *validator) readable(path string, p *string) {
 		return
 	}
 	*p = v.file(*p)
-	if _, err := readFile(*p, 1); err != nil {
+	f, err := openRegular(*p)
+	if err != nil {
 		v.fail(path, "%s", err)
+		return
 	}
+	f.Close()
 }
 
 // maxSecret bounds a secret file: keys and hashes are a few hundred bytes.
 const maxSecret = 64 << 10
 
-// readFile reads at most limit bytes of a regular file. A config may name
-// any path; a device (/dev/zero), a FIFO or a huge file must not hang the
-// daemon or fill its memory.
-func readFile(p string, limit int64) ([]byte, error) {
+// openRegular opens a file a config names, which must be a regular file:
+// a device (/dev/zero) or a FIFO would hang the daemon or fill its memory.
+func openRegular(p string) (*os.File, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return nil, errors.New(unwrapPathError(err))
@@ -197,10 +199,16 @@ func readFile(p string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New(unwrapPathError(err))
 	}
-	defer f.Close()
-	if limit <= 1 {
-		return nil, nil // only readability was asked
+	return f, nil
+}
+
+// readFile reads a regular file of at most limit bytes.
+func readFile(p string, limit int64) ([]byte, error) {
+	f, err := openRegular(p)
+	if err != nil {
+		return nil, err
 	}
+	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	switch {
 	case err != nil:

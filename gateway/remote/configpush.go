@@ -224,17 +224,15 @@ func touchesNetwork(a, b *config.Config) bool {
 func keysToConfirm(a, b *config.Config) []ed25519.PublicKey {
 	before, _ := ParseKeys(a.Remote.CommandKeys) // both validated
 	after, _ := ParseKeys(b.Remote.CommandKeys)
-	in := func(set []ed25519.PublicKey) func(ed25519.PublicKey) bool {
-		return func(k ed25519.PublicKey) bool { return hasKey(set, k) }
-	}
-	added := slices.DeleteFunc(slices.Clone(after), in(before))
-	if len(added) > 0 {
+	added := slices.DeleteFunc(slices.Clone(after), func(k ed25519.PublicKey) bool { return hasKey(before, k) })
+	removed := slices.ContainsFunc(before, func(k ed25519.PublicKey) bool { return !hasKey(after, k) })
+	switch {
+	case len(added) > 0:
 		return added
+	case removed:
+		return after
 	}
-	if !slices.ContainsFunc(before, func(k ed25519.PublicKey) bool { return !in(after)(k) }) {
-		return nil // the same set
-	}
-	return after
+	return nil // the same set
 }
 
 func hasKey(set []ed25519.PublicKey, k ed25519.PublicKey) bool {
@@ -314,14 +312,20 @@ func (p *ConfigPush) setReport(r Reported) {
 
 // commit makes yaml the config the box boots with (atomic replace).
 func (p *ConfigPush) commit(yaml []byte) error {
-	tmp := p.Path + ".new"
-	if err := os.WriteFile(tmp, yaml, 0o640); err != nil {
-		return fmt.Errorf("saving config: %w", err)
-	}
-	if err := os.Rename(tmp, p.Path); err != nil {
+	if err := writeFileAtomic(p.Path, yaml, 0o640); err != nil {
 		return fmt.Errorf("saving config: %w", err)
 	}
 	return nil
+}
+
+// writeFileAtomic replaces path with b through a temporary file and a
+// rename, so a crash leaves the old file or the new one, never half of it.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, b, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 func (p *ConfigPush) statePath() string { return filepath.Join(p.StateDir, "config-push.json") }
@@ -343,12 +347,7 @@ func (p *ConfigPush) loadState() pushState {
 func (p *ConfigPush) saveState(s pushState) {
 	p.state = &s
 	b, _ := json.Marshal(s)
-	tmp := p.statePath() + ".new"
-	err := os.WriteFile(tmp, b, 0o640)
-	if err == nil {
-		err = os.Rename(tmp, p.statePath())
-	}
-	if err != nil {
+	if err := writeFileAtomic(p.statePath(), b, 0o640); err != nil {
 		p.Log.Error("saving config push state; old versions are refused until the daemon restarts", "err", err)
 	}
 }

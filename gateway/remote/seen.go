@@ -56,12 +56,11 @@ func (s *Seen) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := s.path + ".tmp"
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o750); err != nil {
 		return err
 	}
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	if err := writeFileAtomic(s.path, b, 0o600); err != nil {
 		return fmt.Errorf("seen ids: %w", err)
 	}
-	return os.Rename(tmp, s.path)
+	return nil
 }

@@ -103,17 +103,23 @@ func (s *Server) secure(next http.Handler) http.Handler {
 // address (a browser's origin is then that address, so another site's
 // script cannot read the answer) or one of web.hostnames. A name a DNS
 // rebinding attack points at the box is refused before any handler runs.
-func (s *Server) hostAllowed(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.ToLower(strings.Trim(host, "[]")), ".")
+func (s *Server) hostAllowed(hostport string) bool {
+	host := strings.TrimSuffix(strings.ToLower(hostName(hostport)), ".")
 	if _, err := netip.ParseAddr(host); err == nil {
 		return true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return host != "" && slices.Contains(s.cfg.Hostnames, host)
+}
+
+// hostName is a Host header's host: without its port, and an IPv6
+// address without its brackets.
+func hostName(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
 }
 
 // misdirected answers 421 and reports true when r's Host does not name

@@ -136,7 +136,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 		var redirect net.Listener
-		if !s.local && cfg.RedirectListen != "" && s.tls() {
+		if !s.local && cfg.RedirectListen != "" && tlsOn(cfg) {
 			if redirect, err = net.Listen("tcp", cfg.RedirectListen); err != nil {
 				ln.Close()
 				return fmt.Errorf("web: redirect_listen: %w", err)
@@ -149,7 +149,7 @@ func (s *Server) Run(ctx context.Context) error {
 			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
 			BaseContext: func(net.Listener) context.Context { return ctx }}
 		servers := []*http.Server{srv}
-		s.deps.Logger.Info("serving", "component", s.Name(), "addr", ln.Addr().String(), "tls", s.tls())
+		s.deps.Logger.Info("serving", "component", s.Name(), "addr", ln.Addr().String(), "tls", !s.local && tlsOn(cfg))
 		errc := make(chan error, 2)
 		go func() { errc <- srv.Serve(ln) }()
 		if redirect != nil {
@@ -222,12 +222,12 @@ func (s *Server) tlsConfig(cfg config.Web) (*tls.Config, error) {
 	var cert tls.Certificate
 	var err error
 	switch {
+	case !tlsOn(cfg):
+		return nil, nil
 	case cfg.TLSCertFile != "":
 		if cert, err = tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
 			return nil, fmt.Errorf("web: tls: %w", err)
 		}
-	case cfg.TLS != "self-signed":
-		return nil, nil
 	default:
 		ap, _ := netip.ParseAddrPort(cfg.Listen) // validated
 		var made bool
@@ -247,8 +247,12 @@ func (s *Server) tlsConfig(cfg config.Web) (*tls.Config, error) {
 func (s *Server) tls() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.local && (s.cfg.TLSCertFile != "" || s.cfg.TLS == "self-signed")
+	return !s.local && tlsOn(s.cfg)
 }
+
+// tlsOn reports whether a LAN page with cfg is served over HTTPS: with the
+// configured certificate, or the box's own.
+func tlsOn(cfg config.Web) bool { return cfg.TLSCertFile != "" || cfg.TLS == "self-signed" }
 
 // redirect answers plain HTTP with a redirect to the same path on the
 // HTTPS page (httpsPort), for a technician who types the address.
@@ -257,11 +261,7 @@ func (s *Server) redirect(httpsPort int) http.Handler {
 		if s.misdirected(w, r) {
 			return
 		}
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		host = strings.Trim(host, "[]")
+		host := hostName(r.Host)
 		switch {
 		case httpsPort != 443:
 			host = net.JoinHostPort(host, strconv.Itoa(httpsPort))

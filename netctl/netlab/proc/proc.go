@@ -21,7 +21,7 @@ type Proc struct {
 	done chan struct{}
 	err  error // its exit, set before done closes
 
-	stopOnce sync.Mutex // one Stop at a time; later ones find it done
+	stopMu sync.Mutex // one Stop at a time; later ones find it done
 }
 
 // Start starts cmd and watches for its exit.
@@ -79,8 +79,8 @@ var ErrKilled = errors.New("ignored SIGTERM; killed")
 // Stop ends the process gracefully: SIGTERM, then SIGKILL after grace. It
 // returns the exit of a process that had already ended, or ErrKilled.
 func (p *Proc) Stop(grace time.Duration) error {
-	p.stopOnce.Lock()
-	defer p.stopOnce.Unlock()
+	p.stopMu.Lock()
+	defer p.stopMu.Unlock()
 	if p.Exited() {
 		return p.err
 	}
