@@ -63,24 +63,25 @@ func (r *runner) evaluate(cause string) {
 			flushed[i] = r.flush(i)
 		}
 	}
+	var events []Event
 	for _, ev := range changed {
 		for i, w := range r.wans {
 			if w.cfg.Name == ev.WAN {
 				ev.Flushed = flushed[i]
 			}
 		}
-		r.m.opt.OnEvent(ev)
+		events = append(events, ev)
 	}
 	if d.Staying {
 		w := r.wans[d.Active]
 		ev := Event{Time: now, Kind: "stay", WAN: w.cfg.Name, From: w.cfg.Name, To: w.cfg.Name, Reason: d.Reason, Evidence: evidence(w)}
 		r.m.log.Warn("wan: staying on a WAN that fails its probes", "wan", w.cfg.Name, "reason", d.Reason)
-		r.m.opt.OnEvent(ev)
+		events = append(events, ev)
 	}
 	if d.MembersChanged && !d.Changed {
 		ev := Event{Time: now, Kind: "weights", Reason: "WANs sharing new connections: " + r.memberText()}
 		r.m.log.Info("wan: weights", "carrying", r.memberText())
-		r.m.opt.OnEvent(ev)
+		events = append(events, ev)
 	}
 	if d.Changed {
 		ev := Event{Time: now, Kind: d.Kind, WAN: r.wans[d.Active].cfg.Name, To: r.wans[d.Active].cfg.Name,
@@ -94,7 +95,7 @@ func (r *runner) evaluate(cause string) {
 			r.fails++
 		}
 		r.m.log.Info("wan: "+d.Kind, "from", ev.From, "to", ev.To, "reason", d.Reason, "conntrack_flushed", ev.Flushed)
-		r.m.opt.OnEvent(ev)
+		events = append(events, ev)
 	}
 	for i, w := range r.wans {
 		if was := w.frugal.Swap(w.cfg.Metered && !r.carrying(i)); was && !w.frugal.Load() {
@@ -106,7 +107,12 @@ func (r *runner) evaluate(cause string) {
 			}
 		}
 	}
+	// The snapshot is current before anyone hears of the change: a
+	// consumer that reads it on an event sees what the event says.
 	r.publish(now, loads)
+	for _, ev := range events {
+		r.m.opt.OnEvent(ev)
+	}
 }
 
 // verdict is a WAN's state from its carrier and the targets it probes
